@@ -1,0 +1,56 @@
+"""Problems found in the input, and the bounded report of them.
+
+The provider's stderr is the BDII's log, written every cycle: a file full of
+bad tags must not flood it. The report therefore says one line per file and
+reason (with a count and the first case) unless every case is asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from gip.errors import located
+
+_SHOWN_TOKEN = 60
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing skipped or wrong: where, why, and what (a token, a value)."""
+
+    path: str
+    line: Optional[int]
+    reason: str
+    subject: str = ""
+
+    def __str__(self) -> str:
+        if not self.subject:
+            return located(self.path, self.line, self.reason)
+        return located(self.path, self.line, f"{self.reason}: {shown(self.subject)}")
+
+
+def shown(text: str) -> str:
+    """A token made safe and short for a log line: escapes control and non-ASCII characters."""
+    if len(text) > _SHOWN_TOKEN:
+        text = text[:_SHOWN_TOKEN] + "..."
+    return ascii(text)
+
+
+def summarize(problems: Iterable[Problem], every_case: bool = False) -> List[str]:
+    """Report lines: every problem, or one per (file, reason) with a count."""
+    problems = list(problems)
+    if every_case:
+        return [str(p) for p in problems]
+    groups: Dict[Tuple[str, str], List[Problem]] = {}
+    for problem in problems:
+        groups.setdefault((problem.path, problem.reason), []).append(problem)
+    lines = []
+    for same in groups.values():
+        first = same[0]
+        if len(same) == 1:
+            lines.append(str(first))
+        else:
+            more = len(same) - 1
+            lines.append(f"{first} (and {more} more like it in this file; -v lists them)")
+    return lines

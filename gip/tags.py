@@ -1,0 +1,140 @@
+"""What a valid software tag, VO name and SubCluster ID are.
+
+This is the one definition that the provider and the ESM commands share. A tag
+is ``VO-<vo>-<rest>``: ``<vo>`` is the VO whose folder holds it, ``<rest>``
+starts with an ASCII letter or digit and holds only ASCII letters, digits and
+``._-``; the whole tag is at most 255 characters. Those characters can never
+form ``dn:``, a line break or a leading space, so a valid tag is always safe to
+print in LDIF (see DESIGN.md §3: bdii-update splits its input at every ``dn:``).
+
+Tags are compared ignoring case, as the BDII's LDAP server does: two spellings
+of one tag in one entry get the whole entry rejected.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+
+MAX_TAG_LENGTH = 255
+RUNTIME_ENVIRONMENT = "GlueHostApplicationSoftwareRunTimeEnvironment"
+
+_VO_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_SUBCLUSTER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_BAD_CHAR = re.compile(r"[^A-Za-z0-9._-]")
+_OTHER_VO = re.compile(r"VO-([a-z0-9][a-z0-9._-]*?)-")
+_MAX_NAME = 255
+
+
+def vo_name_problem(vo: str) -> Optional[str]:
+    """Why ``vo`` is not a usable VO name (lower case, may hold dots), or None."""
+    if not vo:
+        return "a VO name is empty"
+    if len(vo) > _MAX_NAME or not _VO_NAME.fullmatch(vo) or vo in (".", ".."):
+        return "a VO name is lower-case ASCII letters, digits and ._- and starts with a letter or digit"
+    return None
+
+
+def subcluster_id_problem(subcluster: str) -> Optional[str]:
+    """Why ``subcluster`` is not a usable SubCluster ID, or None."""
+    if not subcluster:
+        return "a SubCluster ID is empty"
+    if len(subcluster) > _MAX_NAME or not _SUBCLUSTER_ID.fullmatch(subcluster):
+        return "a SubCluster ID is ASCII letters, digits and ._- and starts with a letter or digit"
+    return None
+
+
+class TagRule:
+    """The tag rule for one VO, compiled once: tag files hold many thousands of tags."""
+
+    def __init__(self, vo: str) -> None:
+        self.vo = vo
+        self.prefix = f"VO-{vo}-"
+        pattern = re.escape(self.prefix) + r"[A-Za-z0-9][A-Za-z0-9._-]*"
+        self._fullmatch = re.compile(pattern).fullmatch
+
+    def is_valid(self, tag: str) -> bool:
+        return len(tag) <= MAX_TAG_LENGTH and self._fullmatch(tag) is not None
+
+    def all_valid(self, tags: List[str]) -> bool:
+        """True when every tag is valid; loops in C, for the common all-good file."""
+        if not tags:
+            return True
+        return max(map(len, tags)) <= MAX_TAG_LENGTH and all(map(self._fullmatch, tags))
+
+    def problem(self, tag: str) -> Optional[str]:
+        """Why ``tag`` is not a valid tag of this VO, or None when it is."""
+        if self.is_valid(tag):
+            return None
+        if not tag.isascii():
+            return "not ASCII"
+        if len(tag) > MAX_TAG_LENGTH:
+            return f"longer than {MAX_TAG_LENGTH} characters ({len(tag)})"
+        if not tag.startswith(self.prefix):
+            return self._prefix_problem(tag)
+        rest = tag[len(self.prefix):]
+        if not rest:
+            return f"nothing follows {self.prefix!r}"
+        if not rest[0].isalnum():
+            return f"{self.prefix!r} must be followed by a letter or digit"
+        bad = _BAD_CHAR.search(rest)
+        char = bad.group() if bad else "?"
+        return f"holds {char!r}: only ASCII letters, digits and ._- are allowed"
+
+    def _prefix_problem(self, tag: str) -> str:
+        other = _OTHER_VO.match(tag)
+        if other and other.group(1) != self.vo:
+            return f"names VO {other.group(1)!r}, not {self.vo!r}"
+        return f"does not start with {self.prefix!r}"
+
+
+def tag_problem(vo: str, tag: str) -> Optional[str]:
+    """Why ``tag`` is not a valid tag of VO ``vo``, or None. Prefer TagRule in loops."""
+    return TagRule(vo).problem(tag)
+
+
+class TagSet:
+    """Tags in first-seen order, unique ignoring case; the first spelling wins."""
+
+    def __init__(self, tags: Iterable[str] = ()) -> None:
+        self._by_key: Dict[str, str] = {}
+        for tag in tags:
+            self.add(tag)
+
+    def add(self, tag: str) -> Optional[str]:
+        """Adds ``tag``; returns the spelling already held when it differs only in case."""
+        key = tag.lower()
+        held = self._by_key.get(key)
+        if held is None:
+            self._by_key[key] = tag
+            return None
+        return held if held != tag else None
+
+    def update(self, tags: Iterable[str]) -> List[Tuple[str, str]]:
+        """Adds every tag; returns (refused, held) for each that differs only in case."""
+        clashes = []
+        for tag in tags:
+            held = self.add(tag)
+            if held is not None:
+                clashes.append((tag, held))
+        return clashes
+
+    def find(self, tag: str) -> Optional[str]:
+        """The spelling held for ``tag`` ignoring case, or None."""
+        return self._by_key.get(tag.lower())
+
+    def discard(self, tag: str) -> Optional[str]:
+        """Removes ``tag`` ignoring case; returns the spelling that was held, or None."""
+        return self._by_key.pop(tag.lower(), None)
+
+    def __contains__(self, tag: object) -> bool:
+        return isinstance(tag, str) and tag.lower() in self._by_key
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_key.values())
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def as_list(self) -> List[str]:
+        return list(self._by_key.values())
