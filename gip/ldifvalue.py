@@ -1,0 +1,86 @@
+"""The one rule for every DN and value gip prints as LDIF.
+
+RFC 2849 allows any value, base64-encoded where it is not a SAFE-STRING. The
+BDII is stricter than the RFC (DESIGN.md §3): bdii-update splits its input at
+every ``dn:``, even inside a value or after decoding base64; the GLUE 1
+attributes are IA5String, so a non-ASCII value gets its whole entry rejected;
+and bdii-update strips the spaces around values. So gip prints only values
+that are printable ASCII, hold no ``dn:`` and have no leading or trailing
+space. Of those, only a value starting with ``:`` or ``<`` needs base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Optional, Sequence
+
+from gip.errors import GipError
+
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+_ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*")
+# Anything in a newline-joined block of values that needs a closer look.
+_BLOCK_SUSPECT = re.compile(r"[^\x20-\x7e\n]|^[ :<]| $|dn:", re.MULTILINE)
+
+
+class UnsafeValue(GipError):
+    """A value or DN that would corrupt the BDII if printed."""
+
+    def __init__(self, value: str, reason: str) -> None:
+        self.value = value
+        self.reason = reason
+        super().__init__(f"{reason}: {ascii(value[:80])}")
+
+
+def value_problem(value: str) -> Optional[str]:
+    """Why ``value`` must not be printed, or None when it is safe."""
+    if not value:
+        return "empty"
+    if _NOT_PRINTABLE.search(value):
+        return "not printable ASCII (a line break, a control or a non-ASCII character)"
+    if "dn:" in value:
+        return "holds 'dn:', which bdii-update takes for the start of an entry"
+    if value[0] == " " or value[-1] == " ":
+        return "has a leading or trailing space"
+    return None
+
+
+def attribute_problem(attribute: str) -> Optional[str]:
+    if _ATTRIBUTE.fullmatch(attribute) is None:
+        return "not an LDAP attribute description"
+    return None
+
+
+def attribute_line(attribute: str, value: str) -> str:
+    """``attribute: value`` and a newline, base64 where RFC 2849 needs it; raises UnsafeValue."""
+    _check_attribute(attribute)
+    problem = value_problem(value)
+    if problem is not None:
+        raise UnsafeValue(value, f"{attribute}: {problem}")
+    if value[0] in ":<":
+        encoded = base64.b64encode(value.encode("ascii")).decode("ascii")
+        return f"{attribute}:: {encoded}\n"
+    return f"{attribute}: {value}\n"
+
+
+def attribute_lines(attribute: str, values: Sequence[str]) -> str:
+    """One line per value; checks the whole block at once, as tag lists are long."""
+    if not values:
+        return ""
+    _check_attribute(attribute)
+    joined = "\n".join(values)
+    if min(map(len, values)) == 0 or _BLOCK_SUSPECT.search(joined):
+        return "".join(attribute_line(attribute, value) for value in values)
+    prefix = attribute + ": "
+    return prefix + joined.replace("\n", "\n" + prefix) + "\n"
+
+
+def dn_line(dn: str) -> str:
+    """The ``dn:`` line of an entry; raises UnsafeValue for a DN that is not safe to print."""
+    return attribute_line("dn", dn)
+
+
+def _check_attribute(attribute: str) -> None:
+    problem = attribute_problem(attribute)
+    if problem is not None:
+        raise UnsafeValue(attribute, problem)
