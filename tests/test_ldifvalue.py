@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, dn_line, value_problem
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        ("Production", None),
+        ("PilotSCAS", None),
+        ("a b", None),
+        ("", "empty"),
+        ("x\ny", "not printable ASCII (a line break, a control or a non-ASCII character)"),
+        ("x\r", "not printable ASCII (a line break, a control or a non-ASCII character)"),
+        ("x\x00", "not printable ASCII (a line break, a control or a non-ASCII character)"),
+        ("caf\u00e9", "not printable ASCII (a line break, a control or a non-ASCII character)"),
+        ("x dn: o=grid", "holds 'dn:', which bdii-update takes for the start of an entry"),
+        (" x", "has a leading or trailing space"),
+        ("x ", "has a leading or trailing space"),
+    ],
+)
+def test_value_problem(value, problem):
+    assert value_problem(value) == problem
+
+
+@pytest.mark.parametrize(
+    "value, line",
+    [
+        ("Production", "A: Production\n"),
+        (":x", "A:: " + base64.b64encode(b":x").decode() + "\n"),
+        ("<x", "A:: " + base64.b64encode(b"<x").decode() + "\n"),
+        ("x:y<z", "A: x:y<z\n"),
+    ],
+)
+def test_attribute_line_base64_only_where_rfc2849_needs_it(value, line):
+    assert attribute_line("A", value) == line
+
+
+@pytest.mark.parametrize("attribute", ["", "1x", "a b", "a:b", "x\ndn"])
+def test_attribute_names_are_checked(attribute):
+    with pytest.raises(UnsafeValue):
+        attribute_line(attribute, "v")
+
+
+def test_unsafe_values_raise():
+    with pytest.raises(UnsafeValue, match="GlueCEStateStatus: has a leading or trailing space"):
+        attribute_line("GlueCEStateStatus", "x ")
+    with pytest.raises(UnsafeValue):
+        dn_line("GlueCEUniqueID=x\ndn: o=evil")
+
+
+def test_attribute_lines_fast_and_slow_paths():
+    assert attribute_lines("A", []) == ""
+    assert attribute_lines("A", ["x", "y"]) == "A: x\nA: y\n"
+    assert attribute_lines("A", ["x", ":y"]) == "A: x\nA:: Onk=\n"
+    with pytest.raises(UnsafeValue):
+        attribute_lines("A", ["x", "y\ndn: o=grid"])
+    with pytest.raises(UnsafeValue):
+        attribute_lines("A", ["x", ""])
+
+
+@given(st.lists(st.text(max_size=20), max_size=8))
+def test_attribute_lines_equals_one_line_per_value(values):
+    try:
+        expected = "".join(attribute_line("A", v) for v in values)
+    except UnsafeValue:
+        with pytest.raises(UnsafeValue):
+            attribute_lines("A", values)
+        return
+    assert attribute_lines("A", values) == expected
+    assert expected.count("\n") == len(values)
+    assert "dn:" not in expected.replace("A:", "")

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gip.tags import (
+    MAX_TAG_LENGTH,
+    TagRule,
+    TagSet,
+    subcluster_id_problem,
+    tag_problem,
+    vo_name_problem,
+)
+
+
+@pytest.mark.parametrize(
+    "vo, tag",
+    [
+        ("atlas", "VO-atlas-production-17.2.1"),
+        ("cms", "VO-cms-CMSSW_3_8_4"),
+        ("atlas", "VO-atlas-production-15.6.3-i686-slc5-gcc43-opt"),
+        ("biomed", "VO-biomed-CVMFS"),
+        ("lhcb", "VO-lhcb-pilot"),
+        ("snoplus.snolab.ca", "VO-snoplus.snolab.ca-rat-4.5"),
+        ("t2k.org", "VO-t2k.org-nd280_v11r31"),
+        ("atlas", "VO-atlas-0"),
+        ("atlas", "VO-atlas-" + "x" * (MAX_TAG_LENGTH - len("VO-atlas-"))),
+    ],
+)
+def test_valid_tags(vo, tag):
+    assert tag_problem(vo, tag) is None
+    assert TagRule(vo).is_valid(tag)
+    assert TagRule(vo).all_valid([tag, tag])
+
+
+@pytest.mark.parametrize(
+    "vo, tag, reason",
+    [
+        ("atlas", "VO-cms-CMSSW_3_8_4", "names VO 'cms', not 'atlas'"),
+        ("atlas", "vo-atlas-x", "does not start with 'VO-atlas-'"),
+        ("atlas", "VO-ATLAS-x", "does not start with 'VO-atlas-'"),
+        ("atlas", "atlas-production", "does not start with 'VO-atlas-'"),
+        ("atlas", "VO-atlas-", "nothing follows 'VO-atlas-'"),
+        ("atlas", "VO-atlas-.hidden", "'VO-atlas-' must be followed by a letter or digit"),
+        ("atlas", "VO-atlas--x", "'VO-atlas-' must be followed by a letter or digit"),
+        ("atlas", "VO-atlas-a b", "holds ' ': only ASCII letters, digits and ._- are allowed"),
+        ("atlas", "VO-atlas-a,b", "holds ',': only ASCII letters, digits and ._- are allowed"),
+        ("atlas", "VO-atlas-x\ndn: o=grid", "holds '\\n': only ASCII letters, digits and ._- are allowed"),
+        ("atlas", "VO-atlas-dn:x", "holds ':': only ASCII letters, digits and ._- are allowed"),
+        ("atlas", "VO-atlas-caf\u00e9", "not ASCII"),
+        ("atlas", "VO-atlas-\x00", "'VO-atlas-' must be followed by a letter or digit"),
+        ("atlas", "VO-atlas-" + "x" * 247, "longer than 255 characters (256)"),
+        ("atlas", "", "does not start with 'VO-atlas-'"),
+    ],
+)
+def test_invalid_tags_say_why(vo, tag, reason):
+    assert tag_problem(vo, tag) == reason
+    assert not TagRule(vo).is_valid(tag)
+    assert not TagRule(vo).all_valid(["VO-atlas-ok", tag])
+
+
+@given(st.text(max_size=300))
+def test_a_valid_tag_is_always_safe_ldif(tag):
+    if TagRule("atlas").is_valid(tag):
+        assert tag.isascii() and tag.isprintable()
+        assert ":" not in tag and " " not in tag and len(tag) <= MAX_TAG_LENGTH
+    else:
+        assert TagRule("atlas").problem(tag)
+
+
+@pytest.mark.parametrize("vo", ["atlas", "t2k.org", "snoplus.snolab.ca", "vo-1", "0vo"])
+def test_valid_vo_names(vo):
+    assert vo_name_problem(vo) is None
+
+
+@pytest.mark.parametrize("vo", ["", "..", ".", "../etc", "a/b", "Atlas", "-atlas", ".atlas", "at las", "x" * 256])
+def test_invalid_vo_names(vo):
+    assert vo_name_problem(vo)
+
+
+@pytest.mark.parametrize("sc", ["ce01.example.org", "SC_x86-64", "0"])
+def test_valid_subcluster_ids(sc):
+    assert subcluster_id_problem(sc) is None
+
+
+@pytest.mark.parametrize("sc", ["", "..", "a/b", "-x", ".x", "a b", "caf\u00e9"])
+def test_invalid_subcluster_ids(sc):
+    assert subcluster_id_problem(sc)
+
+
+def test_tagset_keeps_first_spelling_and_order():
+    tags = TagSet(["VO-a-x", "VO-a-y"])
+    assert tags.add("VO-a-X") == "VO-a-x"
+    assert tags.add("VO-a-x") is None
+    assert tags.add("VO-a-z") is None
+    assert tags.as_list() == ["VO-a-x", "VO-a-y", "VO-a-z"]
+    assert "vo-a-Y" in tags and len(tags) == 3
+    assert tags.find("VO-A-Z") == "VO-a-z"
+
+
+def test_tagset_update_reports_case_clashes_and_discard_ignores_case():
+    tags = TagSet(["VO-a-x"])
+    assert tags.update(["VO-a-X", "VO-a-y", "VO-a-Y"]) == [("VO-a-X", "VO-a-x"), ("VO-a-Y", "VO-a-y")]
+    assert tags.discard("vo-a-x") == "VO-a-x"
+    assert tags.discard("VO-a-x") is None
+    assert list(tags) == ["VO-a-y"]

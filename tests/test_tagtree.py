@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gip.errors import UsageError
+from gip.tagtree import (
+    TagSource,
+    default_info_dir,
+    legacy_file_path,
+    scan_info_dir,
+    tag_file_path,
+    vo_folder,
+)
+
+
+def write(path: Path, text: str = "") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "environ, expected",
+    [
+        ({}, "/opt/edg/var/info"),
+        ({"EDG_LOCATION_VAR": ""}, "/opt/edg/var/info"),
+        ({"EDG_LOCATION_VAR": "/srv/edg"}, "/srv/edg/info"),
+    ],
+)
+def test_default_info_dir(environ, expected):
+    assert default_info_dir(environ) == Path(expected)
+
+
+def test_paths_of_global_and_subcluster_files(tmp_path):
+    assert tag_file_path(tmp_path, "atlas") == tmp_path / "atlas" / "atlas.ldif"
+    assert tag_file_path(tmp_path, "t2k.org", "sc1") == tmp_path / "sc1" / "t2k.org" / "t2k.org.ldif"
+    assert legacy_file_path(tmp_path, "cms") == tmp_path / "cms" / "cms.list"
+
+
+@pytest.mark.parametrize("vo, sc", [("../etc", None), ("a/b", None), ("", None), ("atlas", "../x"), ("atlas", "a/b")])
+def test_paths_refuse_names_that_leave_the_folder(tmp_path, vo, sc):
+    with pytest.raises(UsageError):
+        vo_folder(tmp_path, vo, sc)
+
+
+def test_scan_finds_global_subcluster_and_legacy_files_in_name_order(tmp_path):
+    write(tmp_path / "cms" / "cms.ldif")
+    write(tmp_path / "atlas" / "atlas.ldif")
+    write(tmp_path / "atlas" / "atlas.list")  # .ldif wins where both exist
+    write(tmp_path / "lhcb" / "lhcb.list")
+    write(tmp_path / "sc1" / "atlas" / "atlas.ldif")
+    write(tmp_path / "empty" / "notes.txt")
+    scan = scan_info_dir(tmp_path)
+    assert scan.sources == [
+        TagSource("atlas", None, tmp_path / "atlas" / "atlas.ldif"),
+        TagSource("cms", None, tmp_path / "cms" / "cms.ldif"),
+        TagSource("lhcb", None, tmp_path / "lhcb" / "lhcb.list"),
+        TagSource("atlas", "sc1", tmp_path / "sc1" / "atlas" / "atlas.ldif"),
+    ]
+    assert [s.legacy for s in scan.sources] == [False, False, True, False]
+    assert scan.problems == []
+
+
+def test_scan_reports_vos_not_in_vos_and_bad_names(tmp_path):
+    write(tmp_path / "atlas" / "atlas.ldif")
+    write(tmp_path / "zeus" / "zeus.ldif")
+    write(tmp_path / "Bad" / "Bad.ldif")
+    write(tmp_path / "sc1" / "zeus" / "zeus.ldif")
+    scan = scan_info_dir(tmp_path, vos={"atlas"})
+    assert [s.vo for s in scan.sources] == ["atlas"]
+    assert [str(p) for p in scan.problems] == [
+        f"{tmp_path}/Bad/Bad.ldif: skipped: a VO name is lower-case ASCII letters, digits and ._- and starts with a letter or digit",
+        f"{tmp_path}/sc1/zeus/zeus.ldif: skipped: VO 'zeus' is not in VOS of site-info.def",
+        f"{tmp_path}/zeus/zeus.ldif: skipped: VO 'zeus' is not in VOS of site-info.def",
+    ]
+
+
+def test_scan_ignores_dot_folders_and_reports_a_missing_info_dir(tmp_path):
+    write(tmp_path / ".atlas" / ".atlas.ldif")
+    assert scan_info_dir(tmp_path).sources == []
+    missing = scan_info_dir(tmp_path / "nope")
+    assert missing.sources == []
+    assert [p.reason for p in missing.problems] == ["no such folder: no tags are read from it"]
