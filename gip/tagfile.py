@@ -30,9 +30,11 @@ from gip.tags import TagRule
 _BOM = b"\xef\xbb\xbf"
 _PREFIX = b"gluehostapplicationsoftwareruntimeenvironment:"
 _SEPARATORS = re.compile(rb"[ \t\n\r\x0b\x0c,]+")
-# Anything that needs the line-by-line reading: comments, prefixes, control
-# characters (str.split would take \x1c-\x1f as separators) and non-ASCII bytes.
-_NEEDS_LINES = re.compile(rb"[#:\x00-\x08\x0e-\x1f\x7f-\xff]")
+# The bytes of a file that the whole-file reading can take: tag characters,
+# ASCII whitespace and commas. Anything else (comments, prefixes, control
+# characters that str.split would take for separators, non-ASCII bytes)
+# needs the line-by-line reading.
+_PLAIN_BYTES = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._- \t\n\r\x0b\x0c,"
 
 
 @dataclass
@@ -59,7 +61,7 @@ def parse_tags(data: bytes, vo: str, path: str) -> TagFile:
     if data.startswith(_BOM):
         data = data[len(_BOM):]
     rule = TagRule(vo)
-    fast = None if _NEEDS_LINES.search(data) else _read_plain(data, rule)
+    fast = None if data.translate(None, _PLAIN_BYTES) else _read_plain(data, rule)
     if fast is not None:
         return TagFile(path, vo, fast, [], data)
     tags, problems = _read_lines(data, rule, path)
@@ -81,13 +83,16 @@ def render_tag_file(tags: Iterable[str]) -> bytes:
 
 def _read_plain(data: bytes, rule: TagRule) -> Optional[List[str]]:
     """The common file (ASCII tags, no comments): whole-file operations in C, or None."""
-    tokens = data.decode("ascii").replace(",", " ").split()
+    text = data.decode("ascii").replace(",", " ")
+    tokens = text.split()
     if not rule.all_valid(tokens):
         return None
-    unique = list(dict.fromkeys(tokens))
-    if len(set(map(str.lower, unique))) != len(unique):
-        return None
-    return unique
+    keys = len(set(text.lower().split()))
+    if keys == len(tokens):
+        return tokens
+    if keys != len(set(tokens)):
+        return None  # spellings that differ only in case: reported line by line
+    return list(dict.fromkeys(tokens))
 
 
 def _read_lines(data: bytes, rule: TagRule, path: str) -> Tuple[List[str], List[Problem]]:

@@ -63,9 +63,28 @@ def test_attribute_lines_fast_and_slow_paths():
         attribute_lines("A", ["x", "y\ndn: o=grid"])
     with pytest.raises(UnsafeValue):
         attribute_lines("A", ["x", ""])
+    with pytest.raises(UnsafeValue):
+        attribute_lines("A", ["x", "y\nz"])
+    with pytest.raises(UnsafeValue):
+        attribute_lines("A", ["x\r\ny"])
 
 
-@given(st.lists(st.text(max_size=20), max_size=8))
+@pytest.mark.parametrize("bad", ["\n", "\r", "\x00", " ", ":", "<", "dn:", "\u00e9", ""])
+def test_attribute_lines_never_lets_a_bad_character_through(bad):
+    values = ["VO-a-x", f"VO-a-{bad}y", "VO-a-z"]
+    try:
+        expected = "".join(attribute_line("A", v) for v in values)
+    except UnsafeValue:
+        with pytest.raises(UnsafeValue):
+            attribute_lines("A", values)
+        return
+    assert attribute_lines("A", values) == expected
+
+
+tricky_text = st.one_of(st.text(max_size=20), st.text(alphabet="ab dn:<\n\r\x00\u00e9", max_size=12))
+
+
+@given(st.lists(tricky_text, max_size=8))
 def test_attribute_lines_equals_one_line_per_value(values):
     try:
         expected = "".join(attribute_line("A", v) for v in values)
