@@ -6,13 +6,24 @@ Keys (YAIM's names): ``SITE_NAME``, ``CE_HOST``, ``VOS``, ``QUEUES``,
 attributes that the templates read from ``values``. ``<QUEUE>`` is the queue
 name upper-cased with every character other than a letter or digit made ``_``,
 as YAIM does for ``<QUEUE>_GROUP_ENABLE``.
+
+site_config_from() checks what gip would otherwise publish or trust wrongly:
+states (printed as LDIF values, so gip.ldifvalue's rule), VO names
+(gip.tags' rule), queue names (part of a GlueCEUniqueID) and the group
+lists; every error names site-info.def and the line that set the key.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Tuple
+from typing import Mapping, Optional, Set, Tuple, Union
+
+from gip.errors import ConfigInputError
+from gip.ldifvalue import value_problem
+from gip.siteinfo import SiteInfo, read_site_info
+from gip.tags import vo_name_problem
 
 POLICY_PRODUCTION_ONLY = "production-only"
 POLICY_ALWAYS = "always"
@@ -20,6 +31,9 @@ STATE_POLICIES = (POLICY_PRODUCTION_ONLY, POLICY_ALWAYS)
 PRODUCTION = "Production"
 
 _NOT_KEY_CHAR = re.compile(r"[^A-Za-z0-9]")
+# A queue name ends a GlueCEUniqueID (host:port/jobmanager-lrms-queue) and a DN value.
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_STATE_KEY = re.compile(r"CE_STATE|[A-Z0-9_]+_CE_STATE")
 
 
 def queue_key(queue: str) -> str:
@@ -88,3 +102,94 @@ def empty_site_config(path: str) -> SiteConfig:
     """The configuration used when site-info.def is unusable: tags only, no state override."""
     return SiteConfig(path=path, values={})
 
+
+def load_site_config(path: Union[str, os.PathLike[str]]) -> SiteConfig:
+    """Reads site-info.def into a SiteConfig; raises ConfigError / ConfigInputError (exit 3)."""
+    return site_config_from(read_site_info(path))
+
+
+def site_config_from(info: SiteInfo) -> SiteConfig:
+    """The SiteConfig of parsed site-info.def keys; raises ConfigInputError naming file:line."""
+    values = dict(info.values)
+    _check_states(info)
+    return SiteConfig(
+        path=info.path,
+        values=values,
+        site_name=values.get("SITE_NAME"),
+        ce_host=values.get("CE_HOST"),
+        vos=_vos(info),
+        queues=_queues(info),
+        batch_system=values.get("CE_BATCH_SYS"),
+        runtime_env=tuple(values.get("CE_RUNTIMEENV", "").split()),
+        ce_state=values.get("CE_STATE"),
+        state_policy=_state_policy(info),
+    )
+
+
+def _problem(info: SiteInfo, key: str, message: str) -> ConfigInputError:
+    return ConfigInputError(info.path, info.where(key), f"{key}: {message}")
+
+
+def _check_states(info: SiteInfo) -> None:
+    """CE_STATE and every <QUEUE>_CE_STATE, including queues only the static LDIF names."""
+    for key, value in info.values.items():
+        if _STATE_KEY.fullmatch(key) is None:
+            continue
+        problem = value_problem(value)
+        if problem is not None:
+            raise _problem(info, key, f"{value!r} cannot be published as GlueCEStateStatus: {problem}")
+
+
+def _state_policy(info: SiteInfo) -> str:
+    policy = info.values.get("CE_STATE_POLICY", POLICY_PRODUCTION_ONLY)
+    if policy not in STATE_POLICIES:
+        allowed = " or ".join(STATE_POLICIES)
+        raise _problem(info, "CE_STATE_POLICY", f"{policy!r} is not {allowed}")
+    return policy
+
+
+def _vos(info: SiteInfo) -> Optional[Tuple[str, ...]]:
+    """None when VOS is absent: then every VO folder is read."""
+    text = info.values.get("VOS")
+    if text is None:
+        return None
+    vos = tuple(text.split())
+    for vo in vos:
+        problem = vo_name_problem(vo)
+        if problem is not None:
+            raise _problem(info, "VOS", f"{vo!r}: {problem}")
+    return vos
+
+
+def _queues(info: SiteInfo) -> Tuple[QueueConfig, ...]:
+    names = info.values.get("QUEUES", "").split()
+    seen: Set[str] = set()
+    for name in names:
+        if _QUEUE_NAME.fullmatch(name) is None:
+            raise _problem(info, "QUEUES", f"{name!r}: a queue name is ASCII letters, digits and ._-")
+        if name in seen:
+            raise _problem(info, "QUEUES", f"{name!r} is listed twice")
+        seen.add(name)
+    return tuple(QueueConfig(name, _groups(info, name)) for name in names)
+
+
+def _groups(info: SiteInfo, queue: str) -> Tuple[str, ...]:
+    """<QUEUE>_GROUP_ENABLE: VO names and VOMS FQANs (/atlas/ROLE=production)."""
+    key = f"{queue_key(queue)}_GROUP_ENABLE"
+    groups = tuple(info.values.get(key, "").split())
+    for group in groups:
+        problem = _group_problem(group)
+        if problem is not None:
+            raise _problem(info, key, f"{group!r}: {problem}")
+    return groups
+
+
+def _group_problem(group: str) -> Optional[str]:
+    """Why ``group`` is neither a VO name nor an FQAN of a valid VO, or None."""
+    if not group.startswith("/"):
+        return vo_name_problem(group)
+    unsafe = value_problem(group)
+    if unsafe is not None:
+        return f"not a usable FQAN: {unsafe}"
+    problem = vo_name_problem(group[1:].split("/", 1)[0])
+    return None if problem is None else f"an FQAN starts with /<vo>, and {problem}"

@@ -1,0 +1,177 @@
+"""site-info.def keys become a SiteConfig, and what gip cannot publish is refused with file:line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gip.errors import EXIT_CONFIG, ConfigError, ConfigInputError
+from gip.siteconfig import (
+    POLICY_ALWAYS,
+    POLICY_PRODUCTION_ONLY,
+    QueueConfig,
+    SiteConfig,
+    load_site_config,
+    site_config_from,
+)
+from gip.siteinfo import parse_site_info
+
+DATA = Path(__file__).parent / "data" / "siteinfo"
+
+
+def config_of(text: str) -> SiteConfig:
+    return site_config_from(parse_site_info(text, "site-info.def"))
+
+
+def refusal(text: str) -> ConfigInputError:
+    with pytest.raises(ConfigInputError) as caught:
+        config_of(text)
+    return caught.value
+
+
+def test_realistic_site():
+    config = load_site_config(DATA / "site-info.def")
+    assert config.path == str(DATA / "site-info.def")
+    assert config.site_name == "EXAMPLE-T2"
+    assert config.ce_host == "ce01.example.org"
+    assert config.batch_system == "pbs"
+    assert config.vos == ("atlas", "cms", "lhcb", "dteam", "ops")
+    assert config.queues == (
+        QueueConfig("long", ("atlas", "/atlas/ROLE=production", "cms")),
+        QueueConfig("short", ("lhcb", "dteam", "ops", "/ops/ROLE=lcgadmin")),
+    )
+    assert config.runtime_env == ("LCG-2", "LCG-2_1_0", "GLITE-3_2_0", "R-GMA")
+    assert config.ce_state == "PilotSCAS"
+    assert config.state_policy == POLICY_PRODUCTION_ONLY
+    assert config.values["CE_OS_ARCH"] == "x86_64"
+    assert config.values["CE_SI00"] == "2155"
+    assert config.values["CE_OTHERDESCR"] == "Cores=4,Benchmark=8.62-HEP-SPEC06"
+    assert len(config.values) == 42
+
+
+def test_realistic_site_states():
+    config = load_site_config(DATA / "site-info.def")
+    assert config.state_for("long") == "PilotSCAS"
+    assert config.state_for("short") == "Closed"
+    assert config.state_for(None) == "PilotSCAS"
+    assert config.new_state("long", "Production") == "PilotSCAS"
+    assert config.new_state("long", "Draining") is None
+    long = config.queue("long")
+    assert long is not None
+    assert long.access_rules() == ("VO:atlas", "VOMS:/atlas/ROLE=production", "VO:cms")
+
+
+def test_absent_keys():
+    config = config_of("# nothing set\nOTHER=1\n")
+    assert config == SiteConfig(path="site-info.def", values={"OTHER": "1"})
+    assert config.vos is None
+    assert config.ce_state is None
+    assert config.state_policy == POLICY_PRODUCTION_ONLY
+    assert config.queues == ()
+    assert config.runtime_env == ()
+
+
+@pytest.mark.parametrize(
+    "text, field, expected",
+    [
+        ("VOS=", "vos", ()),
+        ('VOS="  atlas\n\tcms  "', "vos", ("atlas", "cms")),
+        ("VOS='snoplus.snolab.ca t2k.org vo.foo-bar_1'", "vos", ("snoplus.snolab.ca", "t2k.org", "vo.foo-bar_1")),
+        ('CE_RUNTIMEENV="\n  LCG-2\n  GLITE-3_2_0\n"', "runtime_env", ("LCG-2", "GLITE-3_2_0")),
+        ("CE_RUNTIMEENV=", "runtime_env", ()),
+        ("QUEUES=", "queues", ()),
+        ("QUEUES='a.b-c_D 9'", "queues", (QueueConfig("a.b-c_D"), QueueConfig("9"))),
+        ("QUEUES=long-q\nLONG_Q_GROUP_ENABLE='atlas /atlas/lcg1/ROLE=x'", "queues",
+         (QueueConfig("long-q", ("atlas", "/atlas/lcg1/ROLE=x")),)),
+        ("QUEUES=q.x\nQ_X_GROUP_ENABLE=dteam", "queues", (QueueConfig("q.x", ("dteam",)),)),
+        ("QUEUES=long\nlong_GROUP_ENABLE=dteam", "queues", (QueueConfig("long"),)),
+        ("CE_STATE=Special", "ce_state", "Special"),
+        ("CE_STATE=production", "ce_state", "production"),
+        ("CE_STATE_POLICY=always", "state_policy", POLICY_ALWAYS),
+        ("CE_STATE_POLICY=production-only", "state_policy", POLICY_PRODUCTION_ONLY),
+        ("SITE_NAME='My Site'", "site_name", "My Site"),
+        ("CE_HOST=ce.example.org", "ce_host", "ce.example.org"),
+        ("CE_BATCH_SYS=slurm", "batch_system", "slurm"),
+        ("SITE_NAME=", "site_name", ""),
+    ],
+)
+def test_keys(text, field, expected):
+    assert getattr(config_of(text), field) == expected
+
+
+def test_queue_state_is_kept_in_values():
+    config = config_of("QUEUES='long short'\nCE_STATE=PilotSCAS\nLONG_CE_STATE=Special\n")
+    assert config.values["LONG_CE_STATE"] == "Special"
+    assert (config.state_for("long"), config.state_for("short")) == ("Special", "PilotSCAS")
+
+
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        ("A=1\nCE_STATE=", 2, "CE_STATE: '' cannot be published as GlueCEStateStatus: empty"),
+        ("CE_STATE='Pilot '", 1, "CE_STATE: 'Pilot ' cannot be published as GlueCEStateStatus: has a leading"),
+        ("CE_STATE=' Pilot'", 1, "CE_STATE: ' Pilot' cannot be published as GlueCEStateStatus: has a leading or trailing space"),
+        ("CE_STATE=Piloté", 1, "CE_STATE: 'Piloté' cannot be published as GlueCEStateStatus: not printable ASCII"),
+        ("CE_STATE='a\nb'", 1, "CE_STATE: 'a\\nb' cannot be published as GlueCEStateStatus: not printable ASCII"),
+        ("CE_STATE='a\tb'", 1, "CE_STATE: 'a\\tb' cannot be published as GlueCEStateStatus: not printable ASCII"),
+        ("CE_STATE=xdn:y", 1, "CE_STATE: 'xdn:y' cannot be published as GlueCEStateStatus: holds 'dn:'"),
+        ("\n\nLONG_CE_STATE=", 3, "LONG_CE_STATE: '' cannot be published"),
+        ("QUEUES=long\nLONG_CE_STATE='Pilot\r'", 2, "LONG_CE_STATE: 'Pilot\\r' cannot be published"),
+        ("OTHER_Q_CE_STATE='dn: x'", 1, "OTHER_Q_CE_STATE: 'dn: x'"),
+        ("CE_STATE_POLICY=sometimes", 1, "CE_STATE_POLICY: 'sometimes' is not production-only or always"),
+        ("CE_STATE_POLICY=", 1, "CE_STATE_POLICY: '' is not production-only or always"),
+        ("CE_STATE_POLICY=Always", 1, "CE_STATE_POLICY: 'Always' is not"),
+        ("A=1\nVOS='atlas CMS'", 2, "VOS: 'CMS': a VO name is lower-case"),
+        ("VOS='atlas ../etc'", 1, "VOS: '../etc'"),
+        ("VOS='atlas a/b'", 1, "VOS: 'a/b'"),
+        ("VOS='.hidden'", 1, "VOS: '.hidden'"),
+        ("VOS='vö'", 1, "VOS: 'vö'"),
+        ("QUEUES='long sh/ort'", 1, "QUEUES: 'sh/ort': a queue name is ASCII letters, digits and ._-"),
+        ("QUEUES='long:x'", 1, "QUEUES: 'long:x'"),
+        ("QUEUES='lóng'", 1, "QUEUES: 'lóng'"),
+        ("QUEUES='long short long'", 1, "QUEUES: 'long' is listed twice"),
+        ("QUEUES=long\n\nLONG_GROUP_ENABLE='atlas ATLAS'", 3, "LONG_GROUP_ENABLE: 'ATLAS': a VO name"),
+        ("QUEUES=long\nLONG_GROUP_ENABLE='/dn:x/ROLE=y'", 2, "LONG_GROUP_ENABLE: '/dn:x/ROLE=y': not a usable FQAN: holds 'dn:'"),
+        ("QUEUES=long\nLONG_GROUP_ENABLE='/At/ROLE=y'", 2, "LONG_GROUP_ENABLE: '/At/ROLE=y': an FQAN starts with /<vo>"),
+        ("QUEUES=long\nLONG_GROUP_ENABLE=/", 2, "LONG_GROUP_ENABLE: '/': an FQAN starts with /<vo>, and a VO name is empty"),
+        ("QUEUES=long\nLONG_GROUP_ENABLE='/atlas/é'", 2, "LONG_GROUP_ENABLE: '/atlas/é': not a usable FQAN: not printable ASCII"),
+    ],
+)
+def test_refused_values(text, line, message):
+    error = refusal(text)
+    assert (error.path, error.line) == ("site-info.def", line)
+    assert error.message.startswith(message)
+    assert str(error).startswith(f"site-info.def:{line}: ")
+    assert error.exit_code == EXIT_CONFIG
+
+
+def test_error_names_the_line_where_the_key_was_last_set():
+    error = refusal("CE_STATE=ok\n# later override\nCE_STATE=' bad'\n")
+    assert error.line == 3
+
+
+def test_group_list_of_a_queue_not_in_queues_is_not_read():
+    assert config_of("QUEUES=long\nSHORT_GROUP_ENABLE='BAD VO'").queues == (QueueConfig("long"),)
+
+
+def test_values_is_a_copy():
+    info = parse_site_info("A=1", "s.def")
+    config = site_config_from(info)
+    info.values["A"] = "2"
+    assert config.values == {"A": "1"}
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_site_config(tmp_path / "site-info.def")
+    assert "cannot read site-info.def: No such file or directory" in str(caught.value)
+    assert caught.value.exit_code == EXIT_CONFIG
+
+
+def test_load_syntax_error_names_file_and_line(tmp_path):
+    path = tmp_path / "site-info.def"
+    path.write_text("SITE_NAME=x\nCE_HOST=$(hostname -f)\n")
+    with pytest.raises(ConfigInputError) as caught:
+        load_site_config(str(path))
+    assert str(caught.value) == f"{path}:2: unsupported shell syntax '$('"

@@ -1,0 +1,427 @@
+"""site-info.def is read as the bash subset YAIM files use, and nothing in it ever runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gip.errors import EXIT_CONFIG, ConfigError, ConfigInputError
+from gip.siteinfo import DEFAULT_SITE_INFO, parse_site_info, read_site_info, site_info_path
+
+DATA = Path(__file__).parent / "data" / "siteinfo"
+BASH = shutil.which("bash")
+
+
+def values_of(text: str) -> Dict[str, str]:
+    return parse_site_info(text, "site-info.def").values
+
+
+def refusal(text: str) -> ConfigInputError:
+    with pytest.raises(ConfigInputError) as caught:
+        parse_site_info(text, "site-info.def")
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # plain assignments, blanks, comments
+        ("A=1", {"A": "1"}),
+        ("A=1\n", {"A": "1"}),
+        ("A=", {"A": ""}),
+        ("\n\n   A=1\n\n", {"A": "1"}),
+        ("\tA=1", {"A": "1"}),
+        ("# a comment\nA=1", {"A": "1"}),
+        ("   # indented comment\nA=1", {"A": "1"}),
+        ("A=1  # note", {"A": "1"}),
+        ("A=1\t# note", {"A": "1"}),
+        ("A= # note", {"A": ""}),
+        ("A=x#y", {"A": "x#y"}),
+        ("A=#y", {"A": "#y"}),
+        ('A="x # y"', {"A": "x # y"}),
+        ("A='x # y'", {"A": "x # y"}),
+        ('A="x"#y', {"A": "x#y"}),
+        ("A=1\nA=2", {"A": "2"}),
+        ("_a1=x", {"_a1": "x"}),
+        ("A=b=c", {"A": "b=c"}),
+        ("A=1 B=2", {"A": "1", "B": "2"}),
+        ("A=1 B=$A", {"A": "1", "B": "1"}),
+        # export
+        ("export A=1", {"A": "1"}),
+        ("export A", {}),
+        ("A=1\nexport A", {"A": "1"}),
+        ("export A=1 B C=2", {"A": "1", "C": "2"}),
+        ("export=1", {"export": "1"}),
+        ("exporter=1", {"exporter": "1"}),
+        # single quotes are literal
+        ("A='a b'", {"A": "a b"}),
+        ("A='$B `x` \\ \"'", {"A": '$B `x` \\ "'}),
+        ("A=''", {"A": ""}),
+        ("A='line1\nline2'", {"A": "line1\nline2"}),
+        # double quotes: escapes and expansion
+        ('A="a b"', {"A": "a b"}),
+        ('A="\\"\\\\\\$\\`"', {"A": '"\\$`'}),
+        ('A="\\x\\n"', {"A": "\\x\\n"}),
+        ('A="a\\\nb"', {"A": "ab"}),
+        ('A="line1\nline2"', {"A": "line1\nline2"}),
+        ('A=1\nB="x$A"', {"A": "1", "B": "x1"}),
+        ('A=1\nB="x${A}y"', {"A": "1", "B": "x1y"}),
+        ('A="$"', {"A": "$"}),
+        ('A="a$ b"', {"A": "a$ b"}),
+        ('A="$\'"', {"A": "$'"}),
+        ("A=\"'x'\"", {"A": "'x'"}),
+        ('A=""', {"A": ""}),
+        # unquoted words: escapes, literal characters, concatenation
+        ("A=a\\ b", {"A": "a b"}),
+        ("A=\\$B", {"A": "$B"}),
+        ("A=\\;\\&\\|\\<\\>\\(\\)", {"A": ";&|<>()"}),
+        ("A=a\\\nb", {"A": "ab"}),
+        ("A=x\\", {"A": "x\\"}),
+        ("A=$", {"A": "$"}),
+        ("A=a$", {"A": "a$"}),
+        ("A=$.x", {"A": "$.x"}),
+        ("A=*?[a]{b,c}!", {"A": "*?[a]{b,c}!"}),
+        ("A=a~b", {"A": "a~b"}),
+        ("A=x=~", {"A": "x=~"}),
+        ("A='~'", {"A": "~"}),
+        ("A=\\~", {"A": "~"}),
+        ("A=1\nB=\"x\"'y'$A\\ z${A}", {"A": "1", "B": "xy1 z1"}),
+        ("A=1 \\\n B=2", {"A": "1", "B": "2"}),
+        ("\\\nA=1", {"A": "1"}),
+        # expansion uses the value at that point of the file
+        ("A=1\nB=$A\nA=2", {"A": "2", "B": "1"}),
+        ("A=a\nA=$A:b", {"A": "a:b"}),
+        ("A=\nB=x${A}y", {"A": "", "B": "xy"}),
+        # CRLF line ends and a byte-order mark
+        ("A=1\r\nB='x\r\ny'\r\n", {"A": "1", "B": "x\ny"}),
+        ("\ufeffA=1", {"A": "1"}),
+        # a value that is one YAIM list stays one string
+        ('VOS="atlas cms  lhcb"', {"VOS": "atlas cms  lhcb"}),
+    ],
+)
+def test_accepted_syntax(text, expected):
+    assert values_of(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        ("A=$(touch x)", 1, "unsupported shell syntax '$('"),
+        ('A="$(touch x)"', 1, "unsupported shell syntax '$('"),
+        ("A=$((1+1))", 1, "unsupported shell syntax '$(('"),
+        ("A=$[1+1]", 1, "unsupported shell syntax '$['"),
+        ("A=`id`", 1, "unsupported shell syntax '`'"),
+        ('A="`id`"', 1, "unsupported shell syntax '`'"),
+        ("A=1\nB=${A:-x}", 2, "unsupported shell syntax '${A:-x}'"),
+        ("A=1\nB=${#A}", 2, "unsupported shell syntax '${#A}'"),
+        ("A=1\nB=${!A}", 2, "unsupported shell syntax '${!A}'"),
+        ("A=1\nB=${A/x/y}", 2, "unsupported shell syntax '${A/x/y}'"),
+        ("B=${A", 1, "unsupported shell syntax '${'"),
+        ("A=$1", 1, "unsupported shell syntax '$1'"),
+        ("A=$@", 1, "unsupported shell syntax '$@'"),
+        ("A=$?", 1, "unsupported shell syntax '$?'"),
+        ("A=$$", 1, "unsupported shell syntax '$$'"),
+        ('A="$#"', 1, "unsupported shell syntax '$#'"),
+        ("A=$'x'", 1, "unsupported shell syntax \"$'\""),
+        ('A=$"x"', 1, "unsupported shell syntax '$\"'"),
+        ("A=~", 1, "unsupported shell syntax '~'"),
+        ("A=~/x", 1, "unsupported shell syntax '~'"),
+        ("A=x:~/y", 1, "unsupported shell syntax '~'"),
+        ("A=1; B=2", 1, "unsupported shell syntax ';'"),
+        ("A=1;", 1, "unsupported shell syntax ';'"),
+        ("A=1 && B=2", 1, "unsupported shell syntax '&&'"),
+        ("A=1 || B=2", 1, "unsupported shell syntax '||'"),
+        ("A=1 & B=2", 1, "unsupported shell syntax '&'"),
+        ("A=1 | cat", 1, "unsupported shell syntax '|'"),
+        ("A=1 > out", 1, "unsupported shell syntax '>'"),
+        ("A=1 >> out", 1, "unsupported shell syntax '>>'"),
+        ("A=1 < in", 1, "unsupported shell syntax '<'"),
+        ("A=(a b)", 1, "unsupported shell syntax '('"),
+        ("A=x)", 1, "unsupported shell syntax ')'"),
+        ("f() { A=1; }", 1, "unsupported shell syntax 'f()'"),
+        ("function f {\nA=1\n}", 1, "unsupported shell syntax 'function'"),
+        ("if true; then\nA=1\nfi", 1, "unsupported shell syntax 'if'"),
+        ("for x in a b; do A=$x; done", 1, "unsupported shell syntax 'for'"),
+        ("while true; do :; done", 1, "unsupported shell syntax 'while'"),
+        ("case x in esac", 1, "unsupported shell syntax 'case'"),
+        ("{ A=1; }", 1, "unsupported shell syntax '{'"),
+        ("source /etc/profile", 1, "unsupported shell syntax 'source'"),
+        (". /etc/profile", 1, "unsupported shell syntax '.'"),
+        ("echo hello", 1, "unsupported shell syntax 'echo'"),
+        ("A=1 echo hello", 1, "unsupported shell syntax 'echo'"),
+        ("readonly A=1", 1, "unsupported shell syntax 'readonly'"),
+        ("A+=x", 1, "unsupported shell syntax 'A+=x'"),
+        ("A[0]=x", 1, "unsupported shell syntax 'A[0]=x'"),
+        ("1A=x", 1, "unsupported shell syntax '1A=x'"),
+        ('"A"=x', 1, "unsupported shell syntax '\"A\"=x'"),
+        ("export", 1, "unsupported shell syntax 'export' without a name"),
+        ("export -n A", 1, "unsupported shell syntax '-n'"),
+        ("export A-B", 1, "unsupported shell syntax 'A-B'"),
+        ("A='abc", 1, "unterminated single quote"),
+        ('A="abc', 1, "unterminated double quote"),
+        ('A="abc\\"', 1, "unterminated double quote"),
+        ("# ok\n\nA=1\nB=x\n\nC=$(id)", 6, "unsupported shell syntax '$('"),
+        ("A='one\ntwo'\nB=$(id)", 3, "unsupported shell syntax '$('"),
+        ("A=1\nB='one\ntwo\nC=3", 2, "unterminated single quote"),
+        ('A=1\nB="one\ntwo $(id)"', 3, "unsupported shell syntax '$('"),
+        ("A=a\\\nb\\\nc;", 3, "unsupported shell syntax ';'"),
+        ("A=1\r\nB=2\r\nC=`x`\r\n", 3, "unsupported shell syntax '`'"),
+        # a key that is not set earlier is an error, never an empty string
+        ("A=$B", 1, "$B: B is not set earlier in this file"),
+        ("A=1\nB=${C}", 2, "${C}: C is not set earlier in this file"),
+        ('A=1\n\nB="x $HOME"', 3, "$HOME: HOME is not set earlier in this file"),
+        ("A=1 B=$C C=2", 1, "$C: C is not set earlier in this file"),
+        ("B=$A\nA=1", 1, "$A: A is not set earlier in this file"),
+        ("A=1\nB=$A_x", 2, "$A_x: A_x is not set earlier in this file"),
+    ],
+)
+def test_refused_syntax(text, line, message):
+    error = refusal(text)
+    assert (error.path, error.line) == ("site-info.def", line)
+    assert error.message.startswith(message)
+    assert str(error).startswith(f"site-info.def:{line}: {message}")
+    assert error.exit_code == EXIT_CONFIG
+
+
+def test_lines_tell_where_each_key_was_last_set():
+    text = "# header\nA=1\nB='x\ny'   C=3\n\nexport D=4\nA=5\n"
+    info = parse_site_info(text, "s.def")
+    assert info.lines == {"A": 7, "B": 3, "C": 4, "D": 6}
+    assert info.where("A") == 7
+    assert info.where("missing") is None
+
+
+# Writers of a value in the two quoting styles, as a site admin or a tool would write them.
+def single_quoted(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def double_quoted(value: str) -> str:
+    escaped = "".join("\\" + c if c in '\\"$`' else c for c in value)
+    return '"' + escaped + '"'
+
+
+def unquoted(value: str) -> str:
+    return "".join(c if c.isalnum() else "\\" + c for c in value).replace("\\\n", "'\n'")
+
+
+printable = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from("\n\t"),
+    max_size=60,
+)
+
+
+@pytest.mark.parametrize("write", [single_quoted, double_quoted, unquoted])
+@given(value=printable)
+def test_any_printable_value_reads_back(write, value):
+    text = f"# comment\nKEY={write(value)}  # note\nNEXT=1\n"
+    info = parse_site_info(text, "s.def")
+    assert info.values == {"KEY": value, "NEXT": "1"}
+    assert info.lines["NEXT"] == 3 + value.count("\n")
+
+
+@given(value=printable)
+def test_expanded_value_is_copied_exactly(value):
+    text = f"A={single_quoted(value)}\nB=\"<$A>\"\nC=${{A}}${{A}}\n"
+    assert values_of(text) == {"A": value, "B": f"<{value}>", "C": value + value}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A=$(touch {marker})",
+        'A="$(touch {marker})"',
+        "A=`touch {marker}`",
+        "A=1; touch {marker}",
+        "A=1 && touch {marker}",
+        "A=1 | touch {marker}",
+        "touch {marker}",
+        "A=1\ntouch {marker}\n",
+        "A=1 > {marker}",
+        "A=${{B:=$(touch {marker})}}",
+        "A=$((1))$(touch {marker})",
+        "f() {{ touch {marker}; }}\nf",
+    ],
+)
+def test_nothing_is_ever_executed(tmp_path, text):
+    marker = tmp_path / "ran"
+    path = tmp_path / "site-info.def"
+    path.write_text(text.format(marker=marker))
+    with pytest.raises(ConfigInputError) as caught:
+        read_site_info(path)
+    assert caught.value.line in (1, 2)
+    assert "unsupported shell syntax" in caught.value.message
+    assert not marker.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site-info.def"]
+
+
+def test_realistic_site_info_def():
+    info = read_site_info(DATA / "site-info.def")
+    values = info.values
+    assert info.path == str(DATA / "site-info.def")
+    assert values["SITE_NAME"] == "EXAMPLE-T2"
+    assert values["CE_HOST"] == "ce01.example.org"
+    assert values["SITE_EMAIL"] == "grid-admin@example.org"
+    assert values["BATCH_SERVER"] == "torque.example.org"
+    assert values["VOS"] == "atlas cms lhcb dteam ops"
+    assert values["QUEUES"] == "long short"
+    assert values["LONG_GROUP_ENABLE"] == "atlas /atlas/ROLE=production cms"
+    assert values["CE_STATE"] == "PilotSCAS"
+    assert values["SHORT_CE_STATE"] == "Closed"
+    assert values["CE_CAPABILITY"] == "CPUScalingReferenceSI00=2155 Share=atlas:60 Share=cms:30"
+    assert values["CE_OTHERDESCR"] == "Cores=4,Benchmark=8.62-HEP-SPEC06"
+    assert values["CE_RUNTIMEENV"].split() == ["LCG-2", "LCG-2_1_0", "GLITE-3_2_0", "R-GMA"]
+    assert values["VO_ATLAS_SW_DIR"] == "/opt/exp_soft/atlas"
+    assert values["VO_ATLAS_VOMS_SERVERS"] == "vomss://voms.cern.ch:8443/voms/atlas?/atlas/"
+    assert values["VO_DTEAM_VOMS_CA_DN"] == "'/DC=ch/DC=cern/CN=CERN Trusted Certification Authority'"
+    assert values["X509_VOMS_DIR"] == "/etc/grid-security/vomsdir"
+    assert info.lines["CE_RUNTIMEENV"] == 42
+    assert info.lines["SHORT_CE_STATE"] == 60
+    assert len(values) == 42
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    path = tmp_path / "nowhere" / "site-info.def"
+    with pytest.raises(ConfigError) as caught:
+        read_site_info(path)
+    assert str(caught.value) == f"{path}: cannot read site-info.def: No such file or directory"
+    assert caught.value.exit_code == EXIT_CONFIG
+
+
+def test_a_folder_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        read_site_info(tmp_path)
+    assert str(caught.value) == f"{tmp_path}: cannot read site-info.def: Is a directory"
+
+
+def test_a_file_in_the_path_is_a_config_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="cannot read site-info.def: Not a directory"):
+        read_site_info(tmp_path / "file" / "site-info.def")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file_is_a_config_error(tmp_path):
+    path = tmp_path / "site-info.def"
+    path.write_text("A=1\n")
+    path.chmod(0)
+    with pytest.raises(ConfigError, match="Permission denied"):
+        read_site_info(path)
+
+
+@pytest.mark.parametrize(
+    "data, line",
+    [
+        (b"\xff", 1),
+        (b"A=1\nB=caf\xe9\n", 2),
+        (b"A=1\n# \xc3\n\nB=2\n", 2),
+        (b"A='x\ny\nz\xe2\x82'\n", 3),
+    ],
+)
+def test_non_utf8_bytes_name_the_line(tmp_path, data, line):
+    path = tmp_path / "site-info.def"
+    path.write_bytes(data)
+    with pytest.raises(ConfigInputError) as caught:
+        read_site_info(path)
+    assert (caught.value.path, caught.value.line) == (str(path), line)
+    assert caught.value.message == "not UTF-8 text"
+    assert caught.value.exit_code == EXIT_CONFIG
+
+
+def test_utf8_values_are_read(tmp_path):
+    path = tmp_path / "site-info.def"
+    path.write_bytes("SITE_NAME='Zürich'\n".encode())
+    assert read_site_info(path).values == {"SITE_NAME": "Zürich"}
+
+
+@pytest.mark.parametrize(
+    "option, environ, expected",
+    [
+        ("/x/site.def", {"GIP_SITE_INFO": "/y/site.def"}, "/x/site.def"),
+        (None, {"GIP_SITE_INFO": "/y/site.def"}, "/y/site.def"),
+        (None, {}, DEFAULT_SITE_INFO),
+        (None, {"GIP_SITE_INFO": ""}, DEFAULT_SITE_INFO),
+        ("", {"GIP_SITE_INFO": "/y/site.def"}, "/y/site.def"),
+        ("relative.def", {}, "relative.def"),
+    ],
+)
+def test_site_info_path(option, environ, expected):
+    assert site_info_path(option, environ) == Path(expected)
+
+
+def test_default_path():
+    assert DEFAULT_SITE_INFO == "/etc/gip/site-info.def"
+
+
+# What bash itself makes of the files gip accepts: the two must agree.
+
+
+def bash_values(path: Path, keys: List[str]) -> List[str]:
+    script = 'set -u; . "$1"; shift; for k; do printf "%s\\0" "${!k}"; done'
+    done = subprocess.run(
+        [str(BASH), "--norc", "--noprofile", "-c", script, "bash", str(path), *keys],
+        cwd=path.parent,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        timeout=10,
+    )
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+    return done.stdout.decode().split("\0")[:-1]
+
+
+def assert_bash_agrees(path: Path) -> None:
+    info = read_site_info(path)
+    keys = sorted(info.values)
+    assert bash_values(path, keys) == [info.values[k] for k in keys]
+
+
+needs_bash = pytest.mark.skipif(BASH is None, reason="bash is not installed")
+
+
+@needs_bash
+def test_bash_reads_the_realistic_file_the_same(tmp_path):
+    path = tmp_path / "site-info.def"
+    shutil.copy(DATA / "site-info.def", path)
+    assert_bash_agrees(path)
+
+
+plain = st.text(st.sampled_from("xyz019._,:/=@%+-*?[]{}!^#"), min_size=1, max_size=6)
+quoted_text = st.text(st.sampled_from("ab $#;&|<>()~'\\`\"\n\t{}"), max_size=8)
+fragment = st.one_of(
+    plain,
+    quoted_text.map(single_quoted),
+    quoted_text.map(double_quoted),
+    st.sampled_from(["${A}", '"$A"', '"${A}x"', "\\ ", "\\;", "\\$A", "\\\n", "$", '"$"', '"a\\b"', "''", '""']),
+)
+
+
+@st.composite
+def site_files(draw):
+    lines = ["A=" + draw(plain)]
+    for key in ("B", "C", "D"):
+        value = "".join(draw(st.lists(fragment, max_size=5)))
+        prefix = draw(st.sampled_from(["", "export ", "  ", "\t"]))
+        suffix = draw(st.sampled_from(["", "  ", " # note ' \"", "\t#"]))
+        separator = draw(st.sampled_from(["\n", "\n\n# c\n", " "]))
+        lines.append(separator + prefix + f"{key}={value}{suffix}")
+    return "".join(lines) + "\n"
+
+
+@needs_bash
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=site_files())
+def test_bash_agrees_on_generated_files(tmp_path, text):
+    path = tmp_path / "site-info.def"
+    path.write_text(text)
+    try:
+        read_site_info(path)
+    except ConfigInputError:
+        return  # a refusal is always safe; agreement matters for what gip accepts
+    assert_bash_agrees(path)
