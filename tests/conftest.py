@@ -1,0 +1,60 @@
+"""Fixtures shared by gip's tests: a GLUE slapd and real BDIIs, in the test's own folder.
+
+Tests that use them are marked ``integration`` here, so ``-m "not integration"``
+runs the quick suite. The support modules import python-ldap, so they are
+loaded only by the tests that use them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator, List, Mapping, Optional
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.support.bdii import BdiiInstance
+    from tests.support.slapd import GlueSlapd
+
+INTEGRATION_FIXTURES = frozenset({"glue_slapd", "bdii"})
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def glue_slapd(tmp_path: Path) -> Iterator[GlueSlapd]:
+    """A started slapd with the BDII's schemas, suffixes and base entries (o=grid, o=glue, ...)."""
+    from tests.support.slapd import GlueSlapd, require_glue_slapd
+
+    require_glue_slapd()
+    with GlueSlapd(tmp_path) as server:
+        server.load_base()
+        yield server
+
+
+@pytest.fixture
+def bdii(tmp_path: Path) -> Iterator[Callable[..., BdiiInstance]]:
+    """A factory of BdiiInstance (not started): ``bdii(env=None, **options)``; all are stopped at teardown."""
+    from tests.support.bdii import BdiiInstance, require_bdii
+
+    require_bdii()
+    made: List[BdiiInstance] = []
+
+    def make(env: Optional[Mapping[str, str]] = None, **options: object) -> BdiiInstance:
+        instance = BdiiInstance(tmp_path, env, **options)  # type: ignore[arg-type]
+        made.append(instance)
+        return instance
+
+    yield make
+    failures = []
+    for instance in made:
+        try:
+            instance.stop()
+        except Exception as error:  # stop the others before reporting
+            failures.append(error)
+    if failures:
+        raise failures[0]
