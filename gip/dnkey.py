@@ -26,7 +26,9 @@ _HEX_ESCAPES = (
 
 def dn_key(dn: str) -> str:
     """The form under which bdii-update files an entry: equal keys are one entry."""
-    key = _AROUND_EQUALS.sub("=", _AROUND_COMMA.sub(",", dn.strip().lower()))
+    # No strip(): bdii-update keeps spaces at either end of a DN, so "o=grid "
+    # and "o=grid" are two entries to it.
+    key = _AROUND_EQUALS.sub("=", _AROUND_COMMA.sub(",", dn.lower()))
     for escaped, plain in _HEX_ESCAPES:
         key = key.replace(escaped, plain)
     return key

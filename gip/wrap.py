@@ -1,0 +1,727 @@
+"""Wrapping the batch system's BDII plugin: run it, apply the site's CE state to its output.
+
+The batch-system plugin (lcg-info-dynamic-scheduler, the PBS, Slurm or
+HTCondor dynamic plugins) prints ``GlueCEStateStatus: Production`` every
+cycle. A second plugin that sets the state races it, because bdii-update runs
+plugins in directory-listing order (DESIGN.md §3). So gip runs the plugin
+itself and rewrites the state lines of its output: one plugin, one winner.
+
+What the output must look like follows bdii-update's reading of a plugin
+(/usr/sbin/bdii-update: read_ldif, get_dns, modify_entry), not RFC 2849 alone:
+
+* the text is decoded as UTF-8 with universal newlines (``\\r\\n`` and a lone
+  ``\\r`` end a line), then folded lines are joined (``"\\n "`` removed);
+  output that is not UTF-8 makes it drop the plugin's whole output;
+* it splits the text at *every* ``dn:``, even inside a value, and of two
+  blocks for one DN (matched as gip.dnkey.dn_key does, except that
+  bdii-update keeps spaces at the ends of a DN) only the first counts;
+* a block with a ``changetype`` line applies its add/replace/delete
+  operations, and ``replace`` is ignored where the entry lacks the attribute;
+  a block without one ("old style") replaces only attributes the entry has.
+
+The output stays the plugin's, byte for byte, except the state lines gip
+changes or inserts; every value gip writes goes through gip.ldifvalue.
+
+Timing: the BDII kills the whole provider group after ``BDII_READ_TIMEOUT``
+(300 s by default) and then publishes nothing from it. The timeout given to
+run_plugin, plus its grace (STOP_GRACE) and the final drain (under a second),
+must stay well under that, or the state blocks printed after a stuck plugin
+never reach the BDII.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import re
+import selectors
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
+
+from gip.dnkey import dn_key
+from gip.errors import GipError, UsageError
+from gip.ldifvalue import attribute_line
+
+BDII_READ_TIMEOUT = 300.0
+STOP_GRACE = 2.0
+# After SIGKILL only a process that left the group can still hold the pipes.
+_DRAIN_AFTER_KILL = 0.5
+_STDERR_KEEP = 8192
+_STDERR_LINES = 20
+_STDERR_LINE_LENGTH = 300
+_READ_SIZE = 65536
+
+GLUE1_STATE = "GlueCEStateStatus"
+GLUE2_STATE = "GLUE2ComputingShareServingState"
+
+# One physical line and its end, as Python's universal newlines (and so bdii-update) see it.
+_PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_OPERATIONS = ("add", "replace", "delete")
+
+
+# -- running the plugin ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PluginRun:
+    """What one run of the plugin gave.
+
+    ``output`` is None when the plugin timed out or could not start; it holds
+    undecodable bytes as lone surrogates (``surrogateescape``), so encoding it
+    back the same way gives the plugin's bytes. ``status`` is the exit status,
+    negative for a signal, None when it never started.
+    """
+
+    argv: Tuple[str, ...]
+    output: Optional[str]
+    status: Optional[int]
+    timed_out: bool
+    error: Optional[str]
+    stderr_tail: str
+    pid: Optional[int] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.output is not None and self.status == 0 and not self.timed_out
+
+
+def run_plugin(argv: Sequence[str], timeout: float, grace: float = STOP_GRACE) -> PluginRun:
+    """Runs ``argv`` (no shell) in its own session, with stdout and stderr captured.
+
+    After ``timeout`` seconds the whole process group gets SIGTERM, then
+    SIGKILL ``grace`` seconds later, so grandchildren die too; the plugin is
+    always reaped. Raises UsageError for an empty argv or a timeout <= 0.
+    """
+    command = tuple(argv)
+    if not command:
+        raise UsageError("no plugin command given")
+    if timeout <= 0:
+        raise UsageError(f"the plugin timeout must be positive, not {timeout:g} s")
+    try:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as error:
+        return PluginRun(command, None, None, False, _start_error(error), "")
+    return _collect_run(command, process, timeout, grace)
+
+
+def _collect_run(command: Tuple[str, ...], process: subprocess.Popen[bytes], timeout: float,
+                 grace: float) -> PluginRun:
+    pipes = _Pipes(process)
+    try:
+        finished = pipes.collect(time.monotonic() + timeout)
+        if not finished:
+            _stop_group(pipes, grace)
+    except BaseException:
+        _signal_group(process.pid, signal.SIGKILL)  # interrupted: leave nothing of the plugin behind
+        raise
+    finally:
+        pipes.close()
+        # Reaped only now: until here the group's ID cannot be reused, so killpg hits only the plugin's.
+        status = process.wait()
+    timed_out = not finished
+    output = None if timed_out else pipes.stdout.decode("utf-8", "surrogateescape")
+    error = _run_error(status, timed_out, timeout)
+    return PluginRun(command, output, status, timed_out, error, _tail(pipes.stderr), process.pid)
+
+
+class _Pipes:
+    """Reads the plugin's stdout whole and the end of its stderr, without blocking on either."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        assert process.stdout is not None and process.stderr is not None
+        self.pid = process.pid
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self._streams = {process.stdout.fileno(): self.stdout, process.stderr.fileno(): self.stderr}
+        self._files = (process.stdout, process.stderr)
+        self._selector = selectors.DefaultSelector()
+        for descriptor in self._streams:
+            os.set_blocking(descriptor, False)
+            self._selector.register(descriptor, selectors.EVENT_READ)
+
+    def collect(self, deadline: float) -> bool:
+        """Reads until both pipes end and the plugin has exited (True) or the deadline (False)."""
+        while True:
+            open_pipes = bool(self._selector.get_map())
+            if not open_pipes and _has_exited(self.pid):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if open_pipes:
+                for key, _ in self._selector.select(remaining):
+                    self._read(int(key.fd))
+            else:
+                time.sleep(min(remaining, 0.01))
+
+    def _read(self, descriptor: int) -> None:
+        try:
+            chunk = os.read(descriptor, _READ_SIZE)
+        except BlockingIOError:
+            return
+        if not chunk:
+            self._selector.unregister(descriptor)
+            return
+        buffer = self._streams[descriptor]
+        buffer += chunk
+        if buffer is self.stderr and len(buffer) > 2 * _STDERR_KEEP:
+            del buffer[:-_STDERR_KEEP]
+
+    def close(self) -> None:
+        self._selector.close()
+        for stream in self._files:
+            stream.close()
+
+
+def _has_exited(pid: int) -> bool:
+    """True once the plugin has exited; WNOWAIT leaves it unreaped, keeping its group ID ours."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _stop_group(pipes: _Pipes, grace: float) -> None:
+    _signal_group(pipes.pid, signal.SIGTERM)
+    pipes.collect(time.monotonic() + grace)
+    _signal_group(pipes.pid, signal.SIGKILL)
+    pipes.collect(time.monotonic() + _DRAIN_AFTER_KILL)
+
+
+def _signal_group(group: int, signum: int) -> None:
+    try:
+        os.killpg(group, signum)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is gone, or only members we may not signal are left
+
+
+def _start_error(error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "not found"
+    if isinstance(error, PermissionError):
+        return "not executable (permission denied)"
+    return f"could not start: {error.strerror or error}"
+
+
+def _run_error(status: int, timed_out: bool, timeout: float) -> Optional[str]:
+    if timed_out:
+        return f"still running after {timeout:g} s: stopped its process group (SIGTERM, then SIGKILL)"
+    if status < 0:
+        return f"killed by signal {-status} ({_signal_name(-status)})"
+    if status > 0:
+        return f"exited with status {status}"
+    return None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "unknown signal"
+
+
+def _tail(data: bytearray) -> str:
+    """The last lines of the plugin's stderr, each cut short, for a log that people read."""
+    lines = data.decode("utf-8", "backslashreplace").splitlines()[-_STDERR_LINES:]
+    return "\n".join(line[:_STDERR_LINE_LENGTH] for line in lines if line.strip())
+
+
+# -- rewriting the output --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Override:
+    """The state to publish for one attribute of one entry.
+
+    ``dn`` as the static LDIF spells it; ``value`` already checked by the
+    caller (it goes through gip.ldifvalue again); ``only_if_current`` None to
+    replace whatever is there, else a value (``Production``) that alone may be
+    replaced, compared ignoring case; ``static_value`` the static entry's value
+    of the attribute, None when the static entry lacks it.
+    """
+
+    dn: str
+    attribute: str
+    value: str
+    only_if_current: Optional[str] = None
+    static_value: Optional[str] = None
+
+    def wanted(self, current: Optional[str]) -> bool:
+        """Whether the policy replaces ``current`` (None: the entry publishes no value)."""
+        if self.only_if_current is None or current is None:
+            return True
+        return current.lower() == self.only_if_current.lower()
+
+
+@dataclass(frozen=True)
+class Note:
+    """One thing to tell the admin on stderr, with the logging level it deserves."""
+
+    level: int
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
+class Change:
+    """A state gip changed: ``before`` is what the BDII would have published (None: nothing)."""
+
+    dn: str
+    attribute: str
+    before: Optional[str]
+    after: str
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The rewritten output; ``handled_dns`` are the dn_key()s of overridden entries it holds."""
+
+    text: str
+    handled_dns: FrozenSet[str]
+    notes: Tuple[Note, ...] = ()
+    changes: Tuple[Change, ...] = ()
+
+
+class _Line(NamedTuple):
+    """A logical line: physical lines [first, end) joined as bdii-update unfolds them."""
+
+    first: int
+    end: int
+    content: str
+    ending: str
+
+
+class _Block(NamedTuple):
+    """Where bdii-update starts an entry: a ``dn:`` at ``column`` of logical line ``line``."""
+
+    key: Optional[str]
+    line: int
+    column: int
+
+
+class _Span(NamedTuple):
+    """An entry's extent in logical lines: its dn: line, and where the next entry starts."""
+
+    start: int
+    end: int
+    end_column: int
+
+
+class _Edits:
+    """Replacements for physical lines, applied in one pass at the end."""
+
+    def __init__(self, physical: List[str]) -> None:
+        self.physical = physical
+        self.replaced: Dict[int, str] = {}
+        self.notes: List[Note] = []
+        self.changes: List[Change] = []
+
+    def replace(self, line: _Line, text: str) -> None:
+        self.replaced[line.first] = text
+        for index in range(line.first + 1, line.end):
+            self.replaced[index] = ""
+
+    def insert_after(self, line: _Line, text: str) -> None:
+        last = line.end - 1
+        self.replaced[last] = self.replaced.get(last, self.physical[last]) + text
+
+    def text(self) -> str:
+        if not self.replaced:
+            return "".join(self.physical)
+        pieces = list(self.physical)
+        for index, text in self.replaced.items():
+            pieces[index] = text
+        return "".join(pieces)
+
+
+def apply_overrides(output: str, overrides: Sequence[Override]) -> Applied:
+    """The plugin's output with the state of each overridden entry applied as bdii-update reads it.
+
+    Raises gip.ldifvalue.UnsafeValue for an override value that must not be printed.
+    """
+    return _rewrite(output, overrides, ())
+
+
+def _rewrite(output: str, overrides: Sequence[Override], watched: Iterable[str]) -> Applied:
+    """apply_overrides(), also reporting in ``handled_dns`` which ``watched`` DN keys the output holds."""
+    by_key = _by_key(overrides)
+    physical = _PHYSICAL_LINE.findall(output)
+    lines = _logical_lines(physical)
+    blocks = _blocks(lines)
+    edits = _Edits(physical)
+    if not blocks:
+        edits.notes.extend(_not_ldif_notes(output))
+    first = _first_blocks(blocks, set(by_key).union(watched))
+    for key, index in first.items():
+        span = _span(blocks, index, len(lines))
+        for override in by_key.get(key, ()):
+            _apply_one(lines, span, override, edits)
+    return Applied(edits.text(), frozenset(first), tuple(edits.notes), tuple(edits.changes))
+
+
+def _by_key(overrides: Sequence[Override]) -> Dict[str, List[Override]]:
+    grouped: Dict[str, List[Override]] = {}
+    for override in overrides:
+        attribute_line(override.attribute, override.value)
+        same = grouped.setdefault(dn_key(override.dn), [])
+        if any(other.attribute.lower() == override.attribute.lower() for other in same):
+            raise GipError(f"two state overrides for {override.attribute} of {override.dn}")
+        same.append(override)
+    return grouped
+
+
+def _logical_lines(physical: Sequence[str]) -> List[_Line]:
+    """Joins each line with the lines after it that start with a space (bdii-update's unfolding)."""
+    lines: List[_Line] = []
+    first = 0
+    for index in range(1, len(physical) + 1):
+        if index < len(physical) and physical[index].startswith(" "):
+            continue
+        lines.append(_joined(physical, first, index))
+        first = index
+    return lines
+
+
+def _joined(physical: Sequence[str], first: int, end: int) -> _Line:
+    last = physical[end - 1]
+    body = last.rstrip("\r\n")
+    ending = last[len(body):]
+    if end - first == 1:
+        return _Line(first, end, body, ending)
+    parts = [physical[first].rstrip("\r\n")]
+    parts.extend(line.rstrip("\r\n")[1:] for line in physical[first + 1:end])
+    return _Line(first, end, "".join(parts), ending)
+
+
+def _blocks(lines: Sequence[_Line]) -> List[_Block]:
+    """Every ``dn:`` in the unfolded text: bdii-update starts an entry at each, even inside a value."""
+    blocks = []
+    for index, line in enumerate(lines):
+        column = line.content.find("dn:")
+        while column >= 0:
+            following = line.content.find("dn:", column + 3)
+            blocks.append(_Block(_bdii_key(line, column, following), index, column))
+            column = following
+    return blocks
+
+
+def _bdii_key(line: _Line, column: int, following: int) -> Optional[str]:
+    """The DN bdii-update files this entry under; None where it reads garbage that matches nothing.
+
+    bdii-update takes the text from four characters after ``dn:`` to the end of
+    the line, searching for that end only before the next ``dn:``; when it finds
+    none (a second ``dn:`` on the line, or no line end at all) it reads up to
+    the last character but one of its whole input. Unlike dn_key it does not
+    strip the DN.
+    """
+    if following >= 0:
+        return None
+    text = line.content[column + 4:]
+    if not line.ending:
+        text = text[:-1]
+    if text != text.strip():
+        # bdii-update keeps spaces at the ends of a DN, so this entry matches no static one.
+        return None
+    return dn_key(text)
+
+
+def _first_blocks(blocks: Sequence[_Block], wanted: Set[str]) -> Dict[str, int]:
+    """For each wanted DN key, the index of its first block: the only one bdii-update reads."""
+    first: Dict[str, int] = {}
+    for index, block in enumerate(blocks):
+        if block.key is not None and block.key in wanted and block.key not in first:
+            first[block.key] = index
+    return first
+
+
+def _span(blocks: Sequence[_Block], index: int, line_count: int) -> _Span:
+    start = blocks[index].line
+    if index + 1 < len(blocks):
+        following = blocks[index + 1]
+        return _Span(start, following.line, following.column)
+    return _Span(start, line_count, 0)
+
+
+def _not_ldif_notes(output: str) -> List[Note]:
+    if not output.strip():
+        return [Note(logging.WARNING, "the plugin printed nothing")]
+    return [Note(logging.WARNING, "the plugin's output holds no 'dn:' line: passed through unchanged")]
+
+
+# -- one override on one entry ----------------------------------------------------
+
+
+class _Entry:
+    """What an entry's lines say about one attribute, as bdii-update's modify_entry reads them.
+
+    ``closed``: the last line needs no ``-`` before a new operation follows it;
+    ``stuck``: the attribute is on the line where the next entry starts.
+    """
+
+    def __init__(self) -> None:
+        self.modify = False
+        self.values: List[Tuple[_Line, Optional[str]]] = []
+        self.operations: Set[str] = set()
+        self.last_content: Optional[_Line] = None
+        self.closed = True
+        self.stuck = False
+
+
+def _apply_one(lines: Sequence[_Line], span: _Span, override: Override, edits: _Edits) -> None:
+    entry = _read_entry(lines, span, override.attribute.lower())
+    problem = _entry_problem(entry, override)
+    if problem is not None:
+        edits.notes.append(Note(logging.WARNING, f"{override.dn}: {problem}"))
+    elif entry.values:
+        _replace_values(entry, override, edits)
+    else:
+        _insert_value(lines[span.start], entry, override, edits)
+
+
+def _read_entry(lines: Sequence[_Line], span: _Span, attribute: str) -> _Entry:
+    entry = _Entry()
+    for line in lines[span.start + 1:span.end]:
+        _read_line(entry, line, line.content, attribute)
+    if span.end_column > 0:
+        # The next entry starts inside this line: its head is ours, but cannot be edited alone.
+        head = lines[span.end].content[:span.end_column]
+        partial = _Entry()
+        _read_line(partial, lines[span.end], head, attribute)
+        entry.modify = entry.modify or partial.modify
+        entry.stuck = bool(partial.values or partial.operations)
+    return entry
+
+
+def _read_line(entry: _Entry, line: _Line, content: str, attribute: str) -> None:
+    """Notes what one line says about ``attribute`` (lower-cased), as bdii-update reads it.
+
+    bdii-update merges all lines of a block before it applies any operation, so
+    which operation a value line follows does not matter to it.
+    """
+    stripped = content.strip()
+    if not stripped or content.startswith("#"):
+        return
+    entry.last_content = line
+    entry.closed = stripped == "-" or content.lower().startswith("changetype:")
+    name, value = _field(content)
+    if name is None:
+        return
+    lowered = name.lower()
+    if lowered == "changetype":
+        entry.modify = True
+    elif lowered in _OPERATIONS and value.strip().lower() == attribute:
+        entry.operations.add(lowered)
+    elif lowered == attribute:
+        entry.values.append((line, _current_value(value)))
+
+
+def _field(content: str) -> Tuple[Optional[str], str]:
+    """The attribute name (as bdii-update reads it: up to the first ':') and what follows."""
+    colon = content.find(":")
+    if colon < 0:
+        return None, ""
+    return content[:colon], content[colon + 1:]
+
+
+def _current_value(raw: str) -> Optional[str]:
+    """The value bdii-update reads from the text after the attribute's colon; None if unreadable."""
+    if not raw.startswith(":"):
+        return raw.strip()
+    try:
+        return base64.b64decode(raw[1:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _entry_problem(entry: _Entry, override: Override) -> Optional[str]:
+    attribute = override.attribute
+    if entry.stuck:
+        return (f"the plugin's {attribute} shares a line with the next entry's 'dn:'; "
+                "left as the plugin printed it")
+    if not entry.modify:
+        if override.static_value is not None:
+            return None
+        return (f"the static entry has no {attribute} and the plugin's entry, having no changetype "
+                f"line, cannot add one: {override.value} is not published")
+    if "delete" in entry.operations:
+        return f"the plugin's changetype block deletes {attribute}; left as the plugin printed it"
+    if entry.operations and not entry.values:
+        return f"the plugin's changetype block has an operation on {attribute} with no value; left as it is"
+    return None
+
+
+def _replace_values(entry: _Entry, override: Override, edits: _Edits) -> None:
+    for line, current in entry.values:
+        if not override.wanted(current):
+            continue
+        name = line.content[:line.content.find(":")]
+        text = attribute_line(name, override.value)
+        edits.replace(line, text[:-1] + line.ending)
+        if current != override.value:
+            edits.changes.append(Change(override.dn, override.attribute, current, override.value))
+
+
+def _insert_value(dn_line: _Line, entry: _Entry, override: Override, edits: _Edits) -> None:
+    """Adds the state to an entry that does not mention it, where the policy wants it there."""
+    if not override.wanted(override.static_value):
+        return
+    after = entry.last_content or dn_line
+    ending = after.ending or dn_line.ending or "\n"
+    text = attribute_line(override.attribute, override.value)
+    if entry.modify:
+        operation = "add" if override.static_value is None else "replace"
+        text = attribute_line(operation, override.attribute) + text + "-\n"
+        if not entry.closed:
+            text = "-\n" + text
+    text = text.replace("\n", ending)
+    edits.insert_after(after, text if after.ending else ending + text)
+    if override.static_value != override.value:
+        edits.changes.append(Change(override.dn, override.attribute, override.static_value, override.value))
+
+
+# -- the whole wrap -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrapResult:
+    """What to print (``text``), what to log (``notes``), and whether everything went as meant."""
+
+    text: str
+    notes: Tuple[Note, ...]
+    ok: bool
+    changes: Tuple[Change, ...] = ()
+
+    def data(self) -> bytes:
+        """The bytes to write to stdout: UTF-8 whatever the locale, since bdii-update reads UTF-8."""
+        return self.text.encode("utf-8", "surrogateescape")
+
+
+def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
+         fallbacks: Mapping[str, str], grace: float = STOP_GRACE) -> WrapResult:
+    """Runs the plugin and returns its output with the overrides applied and fallbacks appended.
+
+    ``fallbacks`` maps dn_key(dn) to a complete LDIF block that sets an entry's
+    state alone (rendered by the caller where the state changes); a block is
+    appended for each such entry the plugin did not print, and the blocks are
+    all that is printed when the plugin failed, timed out or printed what
+    bdii-update cannot read. ``ok`` is False then, and where a state could not
+    be applied. Raises UnsafeValue for an unprintable override value and
+    GipError for a fallback that is not one entry for its DN, before anything runs.
+    """
+    _by_key(overrides)
+    checked = _checked_fallbacks(overrides, fallbacks)
+    run = run_plugin(argv, timeout, grace)
+    notes = _run_notes(run)
+    unusable = _unusable(run)
+    if unusable is not None:
+        notes.append(unusable)
+        return WrapResult(_appended("", checked.values()), tuple(notes), False)
+    assert run.output is not None
+    applied = _rewrite(_terminated(run.output), overrides, checked)
+    missing = [block for key, block in checked.items() if key not in applied.handled_dns]
+    presence = _presence_notes(overrides, applied.handled_dns, checked)
+    notes.extend(applied.notes)
+    notes.extend(presence)
+    ok = not applied.notes and all(note.level < logging.WARNING for note in presence)
+    return WrapResult(_appended(applied.text, missing), tuple(notes), ok, applied.changes)
+
+
+def _checked_fallbacks(overrides: Sequence[Override], fallbacks: Mapping[str, str]) -> Dict[str, str]:
+    """The fallback blocks, each proven to be one entry for its own DN; the overrides' order first."""
+    for key, block in fallbacks.items():
+        blocks = _blocks(_logical_lines(_PHYSICAL_LINE.findall(block)))
+        if len(blocks) != 1 or (blocks[0].line, blocks[0].column) != (0, 0) or blocks[0].key != key:
+            raise GipError(f"the state block for {key} is not one LDIF entry for that DN")
+    order = list(dict.fromkeys(dn_key(override.dn) for override in overrides))
+    order.extend(fallbacks)
+    return {key: fallbacks[key] for key in dict.fromkeys(order) if key in fallbacks}
+
+
+def _run_notes(run: PluginRun) -> List[Note]:
+    notes = []
+    name = run.argv[0]
+    if run.error is not None:
+        notes.append(Note(logging.WARNING, f"{name}: {run.error}"))
+    for line in run.stderr_tail.splitlines():
+        notes.append(Note(logging.WARNING, f"{name} (stderr): {line}"))
+    return notes
+
+
+def _unusable(run: PluginRun) -> Optional[Note]:
+    """Why the plugin's output must not be printed at all, or None when it may."""
+    if not run.ok or run.output is None:
+        return Note(logging.WARNING, "printing only the state blocks: the plugin did not complete")
+    bad = _UNDECODABLE.search(run.output)
+    if bad is None:
+        return None
+    line = _universal(run.output[:bad.start()]).count("\n") + 1
+    byte = ord(bad.group()) - 0xDC00
+    return Note(logging.WARNING, f"printing only the state blocks: the plugin's output line {line} "
+                f"holds byte 0x{byte:02x}, which is not UTF-8, and bdii-update drops such output whole")
+
+
+def _presence_notes(overrides: Sequence[Override], present: FrozenSet[str],
+                    fallbacks: Mapping[str, str]) -> List[Note]:
+    """What became of entries the plugin did not print, or printed where gip only had a block."""
+    notes = []
+    overridden = {dn_key(override.dn): override.dn for override in overrides}
+    for key, dn in overridden.items():
+        if key in present:
+            continue
+        if key in fallbacks:
+            notes.append(Note(logging.INFO, f"{dn}: not in the plugin's output; its state block is appended"))
+        else:
+            notes.append(Note(logging.INFO, f"{dn}: not in the plugin's output, and its state is unchanged"))
+    for key in fallbacks:
+        if key in present and key not in overridden:
+            notes.append(Note(logging.WARNING, f"{key}: the plugin prints this entry, for which there is a "
+                              "state block but no override: bdii-update reads only the plugin's"))
+    return notes
+
+
+def _terminated(output: str) -> str:
+    """The output with its last line ended, as it will be once blocks follow it.
+
+    bdii-update reads a last ``dn:`` line that has no end without its last
+    character; once gip appends a block after it, it reads the whole DN. Ending
+    the line first makes the entries gip sees the ones the BDII will see.
+    """
+    if not output or output.endswith(("\n", "\r")):
+        return output
+    return output + "\n"
+
+
+def _appended(text: str, blocks: Iterable[str]) -> str:
+    """``text`` and the blocks after it, each entry separated from the next by a blank line."""
+    bodies = [block.rstrip("\r\n") for block in blocks]
+    if not bodies:
+        return text
+    return text + _separator(text) + "\n\n".join(bodies) + "\n"
+
+
+def _separator(text: str) -> str:
+    if not text:
+        return ""
+    tail = _universal(text[-4:])
+    if tail.endswith("\n\n"):
+        return ""
+    return "\n" if tail.endswith("\n") else "\n\n"
+
+
+def _universal(text: str) -> str:
+    """``text`` with its line ends read as universal newlines (so bdii-update) read them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
