@@ -1,0 +1,516 @@
+"""gip-provider: the program a CE's resource BDII runs every cycle.
+
+Subcommands: ``plugin`` (changes for the BDII's plugin/ folder), ``merged``
+(whole entries for its provider/ folder), ``wrap`` (runs the batch system's
+plugin and sets the CE state in its output) and ``check`` (a summary for
+people and monitoring). Inputs are site-info.def, the static LDIF files and
+the tag folder; output is LDIF (RFC 2849, as bdii-update reads it) on stdout,
+written at once at the end, because the BDII throws away all output of a run
+it kills. Messages go to stderr, which is the BDII's log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+
+from gip.cli.program import ArgumentParser, configure_logging, new_parser, run, verbosity
+from gip.errors import EXIT_FAILED, EXIT_OK, ConfigError, ConfigInputError, UsageError
+from gip.report import Problem, summarize
+from gip.siteconfig import POLICY_PRODUCTION_ONLY, PRODUCTION, SiteConfig, empty_site_config
+from gip.tagfile import read_tag_file
+from gip.tagtree import default_info_dir, scan_info_dir
+
+if TYPE_CHECKING:
+    from gip.model import Site, TagInput
+    from gip.staticldif import StaticEntry
+    from gip.wrap import Override
+
+PROG = "gip-provider"
+BDII_LDIF_DIR = "/var/lib/bdii/gip/ldif"
+DEFAULT_STATIC_LDIF = (f"{BDII_LDIF_DIR}/static-file-CE.ldif", f"{BDII_LDIF_DIR}/static-file-Cluster.ldif")
+STATIC_LDIF_VARIABLE = "GIP_STATIC_LDIF"
+DEFAULT_WRAP_TIMEOUT = 120.0
+
+log = logging.getLogger("gip.provider")
+
+DESCRIPTION = """\
+Publishes a CE's software tags and CE state through its resource BDII.
+
+  plugin   changes for the BDII's plugin/ folder, beside the static LDIF that
+           YAIM made: the tags each static SubCluster lacks, and the CE state
+  merged   whole entries for the BDII's provider/ folder: the static LDIF with
+           tags and states merged in (--base static; the static files must then
+           leave the BDII's ldif/ folder), or entries rendered from
+           site-info.def (--base templates)
+  wrap     runs the batch system's plugin (-- CMD ARGS...), sets the CE state in
+           its output and adds the tag blocks: use it instead of plugin when a
+           batch-system plugin runs, because two plugins that both print
+           GlueCEStateStatus race each other and the winner is random
+  check    a readable summary of what would be published, every skipped tag
+           with file:line and reason; exit 1 when anything was skipped
+
+Environment: GIP_SITE_INFO (site-info.def), GIP_STATIC_LDIF (static LDIF files,
+colon-separated), EDG_LOCATION_VAR (tags in $EDG_LOCATION_VAR/info),
+GIP_TEMPLATES (a folder of site templates, looked up before gip's own).
+"""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What every subcommand reads, resolved from options, environment and defaults."""
+
+    site_info: Path
+    static_ldif: Tuple[str, ...]
+    info_dir: Path
+    templates: Optional[Path]
+    every_case: bool
+    glue: str = "1"
+    base: str = "static"
+    bdii_ldif_dir: Path = Path(BDII_LDIF_DIR)
+
+
+@dataclass
+class Inputs:
+    """Everything read, and every Problem met while reading."""
+
+    config: SiteConfig
+    entries: List[StaticEntry] = field(default_factory=list)
+    tag_inputs: List[TagInput] = field(default_factory=list)
+    problems: List[Problem] = field(default_factory=list)
+    config_error: Optional[str] = None
+
+
+# -- the command line ------------------------------------------------------------
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run(PROG, lambda: _main(argv, os.environ, sys.stdout))
+
+
+def _main(argv: Optional[Sequence[str]], environ: Mapping[str, str], stdout: IO[str]) -> int:
+    args = build_parser().parse_args(argv)
+    # Not a terminal: the BDII's log, which has no timestamps of its own per line.
+    configure_logging(PROG, verbosity(args), timestamps=not sys.stderr.isatty())
+    options = _options(args, environ)
+    command: Callable[[argparse.Namespace, Options, IO[str]], int] = COMMANDS[args.command]
+    return command(args, options, stdout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = new_parser(PROG, DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=ArgumentParser)
+    commands.required = True
+    plugin = _subcommand(commands, "plugin", "changes for the BDII's plugin/ folder")
+    _glue_option(plugin)
+    merged = _subcommand(commands, "merged", "whole entries for the BDII's provider/ folder")
+    _glue_option(merged)
+    _base_option(merged)
+    wrap = _subcommand(commands, "wrap", "run the batch system's plugin and set the CE state in its output")
+    wrap.add_argument("--timeout", type=_seconds, default=DEFAULT_WRAP_TIMEOUT, metavar="S",
+                      help=f"stop the plugin after S seconds (default {DEFAULT_WRAP_TIMEOUT:g}; "
+                           "the BDII's own limit is 300)")
+    wrap.add_argument("plugin_command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
+                      help="the batch system's plugin and its arguments")
+    check = _subcommand(commands, "check", "summary of what would be published; exit 1 if anything is skipped")
+    _base_option(check)
+    check.add_argument("--merged", action="store_true",
+                       help="check the merged output (implied by --base templates): what it would skip, and "
+                            "that the static files are not in the BDII's ldif/ folder")
+    return parser
+
+
+def _subcommand(commands: "argparse._SubParsersAction[ArgumentParser]", name: str, summary: str) -> ArgumentParser:
+    parser = commands.add_parser(name, help=summary, description=summary)
+    # Given after the subcommand too; SUPPRESS keeps a count given before it.
+    parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="say more on stderr")
+    parser.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS, help="say less on stderr")
+    parser.add_argument("--site-info", metavar="FILE",
+                        help="site-info.def (default: $GIP_SITE_INFO, else /etc/gip/site-info.def)")
+    parser.add_argument("--static-ldif", metavar="FILE", action="append",
+                        help="a static LDIF file, repeatable (default: $GIP_STATIC_LDIF, colon-separated, "
+                             f"else {' and '.join(DEFAULT_STATIC_LDIF)})")
+    parser.add_argument("--info-dir", metavar="DIR", type=Path,
+                        help="the tag folder (default: $EDG_LOCATION_VAR/info, else /opt/edg/var/info)")
+    parser.add_argument("--templates", metavar="DIR", type=Path,
+                        help="site templates, looked up before gip's own (default: $GIP_TEMPLATES)")
+    parser.add_argument("--bdii-ldif-dir", metavar="DIR", type=Path, default=Path(BDII_LDIF_DIR),
+                        help=f"the BDII's ldif/ folder, for the merged-mode warning (default {BDII_LDIF_DIR})")
+    return parser
+
+
+def _glue_option(parser: argparse.ArgumentParser) -> None:
+    from gip.publish import GLUE_VERSIONS
+
+    parser.add_argument("--glue", choices=GLUE_VERSIONS, default="1", help="GLUE version(s) to print (default 1)")
+
+
+def _base_option(parser: argparse.ArgumentParser) -> None:
+    from gip.model import BASES
+
+    parser.add_argument("--base", choices=BASES, default="static",
+                        help="entries from the static LDIF (default) or rendered from site-info.def")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return value
+
+
+def _options(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
+    from gip.publish import TEMPLATES_VARIABLE
+    from gip.siteinfo import site_info_path
+
+    return Options(
+        site_info=site_info_path(args.site_info, environ),
+        static_ldif=static_ldif_paths(args.static_ldif, environ),
+        info_dir=args.info_dir or default_info_dir(environ),
+        templates=args.templates or _path_from(environ, TEMPLATES_VARIABLE),
+        every_case=verbosity(args) > 0,
+        glue=getattr(args, "glue", "1"),
+        base=getattr(args, "base", "static"),
+        bdii_ldif_dir=args.bdii_ldif_dir,
+    )
+
+
+def _path_from(environ: Mapping[str, str], variable: str) -> Optional[Path]:
+    value = environ.get(variable)
+    return Path(value) if value else None
+
+
+def static_ldif_paths(option: Optional[Sequence[str]], environ: Mapping[str, str]) -> Tuple[str, ...]:
+    """The static LDIF files: the options, else $GIP_STATIC_LDIF (colon-separated), else the BDII's two."""
+    if option:
+        return tuple(option)
+    listed = [path for path in environ.get(STATIC_LDIF_VARIABLE, "").split(":") if path]
+    return tuple(listed) if listed else DEFAULT_STATIC_LDIF
+
+
+# -- reading ---------------------------------------------------------------------
+
+
+def read_inputs(options: Options, static: bool, config_required: bool) -> Inputs:
+    """Reads site-info.def, the static LDIF (when ``static``) and the tag files.
+
+    An unusable site-info.def costs the state override and the VOS filter,
+    never the tags, unless ``config_required`` (then it is raised: exit 3).
+    """
+    config, config_error = _site_config(options.site_info, config_required)
+    inputs = Inputs(config=config, config_error=config_error)
+    if static:
+        from gip.staticldif import read_static_ldif
+
+        read = read_static_ldif(options.static_ldif)
+        inputs.entries, inputs.problems = read.entries, read.problems
+    inputs.tag_inputs = _read_tags(options.info_dir, config.vos, inputs.problems)
+    return inputs
+
+
+def _site_config(path: Path, required: bool) -> Tuple[SiteConfig, Optional[str]]:
+    from gip.siteconfig import load_site_config
+
+    try:
+        return load_site_config(path), None
+    except (ConfigError, ConfigInputError) as error:
+        if required:
+            raise
+        return empty_site_config(str(path)), str(error)
+
+
+def _read_tags(info_dir: Path, vos: Optional[Sequence[str]], problems: List[Problem]) -> List[TagInput]:
+    from gip.model import TagInput
+
+    scan = scan_info_dir(info_dir, vos)
+    problems.extend(scan.problems)
+    inputs = []
+    for source in scan.sources:
+        try:
+            tag_file = read_tag_file(source.path, source.vo)
+        except OSError as error:
+            reason = f"cannot read: {error.strerror or error}; VO {source.vo}'s tags from it are not published"
+            problems.append(Problem(str(source.path), None, reason))
+            continue
+        problems.extend(tag_file.problems)
+        inputs.append(TagInput(source, tag_file))
+    return inputs
+
+
+def build(options: Options, base: str) -> Tuple[Site, List[Problem], Optional[str]]:
+    """Reads and decides: the Site, every Problem, and why site-info.def was unusable (or None)."""
+    from gip.model import BASE_TEMPLATES, build_site
+
+    templates = base == BASE_TEMPLATES
+    inputs = read_inputs(options, static=not templates, config_required=templates)
+    site = build_site(inputs.config, inputs.entries, inputs.tag_inputs, base)
+    return site, inputs.problems + site.problems, inputs.config_error
+
+
+# -- the subcommands --------------------------------------------------------------
+
+
+def plugin_command(args: argparse.Namespace, options: Options, stdout: IO[str]) -> int:
+    from gip.publish import MODE_PLUGIN, templates_for
+
+    templates_for(MODE_PLUGIN, options.glue)
+    site, problems, config_error = build(options, "static")
+    text = _render(site, MODE_PLUGIN, options, problems)
+    return _finish(stdout, text, problems, config_error, options)
+
+
+def merged_command(args: argparse.Namespace, options: Options, stdout: IO[str]) -> int:
+    from gip.publish import MODE_MERGED_STATIC, MODE_MERGED_TEMPLATES, templates_for
+
+    mode = MODE_MERGED_TEMPLATES if options.base == "templates" else MODE_MERGED_STATIC
+    templates_for(mode, options.glue)
+    site, problems, config_error = build(options, options.base)
+    if options.base == "static":
+        problems.extend(static_in_bdii_ldif_dir(options))
+    text = _render(site, mode, options, problems)
+    return _finish(stdout, text, problems, config_error, options)
+
+
+def wrap_command(args: argparse.Namespace, options: Options, stdout: IO[str]) -> int:
+    command = list(args.plugin_command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise UsageError("wrap needs the batch system's plugin: gip-provider wrap [options] -- CMD ARGS...")
+    site, problems, config_error = build(options, "static")
+    data, ok = wrapped_output(site, command, args.timeout, options, problems)
+    code = _finish_bytes(stdout, data, problems, config_error, options)
+    return code if ok else EXIT_FAILED
+
+
+def check_command(args: argparse.Namespace, options: Options, stdout: IO[str]) -> int:
+    site, problems, config_error = build(options, options.base)
+    if args.merged or options.base == "templates":
+        # Only the merged output prints values gip has not checked already (those of
+        # the static entries, or site-info.def's): render it for what it would skip.
+        from gip.publish import MODE_MERGED_STATIC, MODE_MERGED_TEMPLATES
+
+        mode = MODE_MERGED_TEMPLATES if options.base == "templates" else MODE_MERGED_STATIC
+        _render(site, mode, options, problems)
+        if options.base == "static":
+            problems.extend(static_in_bdii_ldif_dir(options))
+    text = "\n".join(summary_lines(site, problems, config_error, options)) + "\n"
+    _emit(stdout, text.encode("ascii", "backslashreplace"))
+    return EXIT_FAILED if problems or config_error else EXIT_OK
+
+
+COMMANDS: Dict[str, Callable[[argparse.Namespace, Options, IO[str]], int]] = {
+    "plugin": plugin_command,
+    "merged": merged_command,
+    "wrap": wrap_command,
+    "check": check_command,
+}
+
+
+def _render(site: Site, mode: str, options: Options, problems: List[Problem]) -> str:
+    from gip.publish import Publisher, template_dirs
+
+    publisher = Publisher(template_dirs(options.templates, problems))
+    text = publisher.render_site(site, mode, options.glue)
+    problems.extend(publisher.problems)
+    return text
+
+
+def static_in_bdii_ldif_dir(options: Options) -> List[Problem]:
+    """Static files that the BDII also reads: their entries come first and hide gip's merged ones."""
+    problems = []
+    ldif_dir = _resolved(options.bdii_ldif_dir)
+    for path in options.static_ldif:
+        if Path(path).suffix == ".ldif" and _resolved(Path(path).parent) == ldif_dir:
+            reason = (f"in the BDII's ldif/ folder while gip prints merged entries: the BDII keeps the "
+                      "static copy of each entry (the first it reads), without tags; move the file out")
+            problems.append(Problem(path, None, reason))
+    return problems
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path
+
+
+# -- wrap ------------------------------------------------------------------------
+
+
+def wrapped_output(site: Site, command: List[str], timeout: float, options: Options,
+                   problems: List[Problem]) -> Tuple[bytes, bool]:
+    """The batch plugin's output with gip's states, then gip's tag blocks; and whether all went well."""
+    from gip import wrap
+    from gip.publish import MODE_PLUGIN, Publisher, template_dirs
+
+    publisher = Publisher(template_dirs(options.templates, problems))
+    fallbacks = _blocks_by_key(publisher.render_site(_only(site, ces=True), MODE_PLUGIN, options.glue))
+    tags = _blocks_by_key(publisher.render_site(_only(site, ces=False), MODE_PLUGIN, options.glue))
+    problems.extend(publisher.problems)
+    result = wrap.wrap(command, timeout, state_overrides(site), fallbacks)
+    for note in result.notes:
+        log.log(note.level, "%s", note.text)
+    kept = _tag_blocks_to_add(tags, result.text, command[0], problems)
+    return result.data() + _joined_blocks(result.text, kept).encode("ascii"), result.ok
+
+
+def _tag_blocks_to_add(tags: Dict[str, str], output: str, plugin: str, problems: List[Problem]) -> List[str]:
+    """gip's tag blocks for the SubClusters the plugin does not print itself.
+
+    bdii-update reads only the first block of a DN in one plugin's output, so
+    a tag block after the plugin's own block for that SubCluster would be lost.
+    """
+    printed = _printed_keys(output)
+    kept = []
+    for key, block in tags.items():
+        if key in printed:
+            reason = "prints a SubCluster itself, so gip cannot add its tags (bdii-update reads one block a DN)"
+            problems.append(Problem(plugin, None, reason, key))
+        else:
+            kept.append(block)
+    return kept
+
+
+def state_overrides(site: Site) -> List[Override]:
+    """One override per static GlueCE whose queue has a state set in site-info.def."""
+    from gip.model import STATE
+    from gip.wrap import Override
+
+    config = site.config
+    only_if = PRODUCTION if config.state_policy == POLICY_PRODUCTION_ONLY else None
+    overrides = []
+    for ce in site.ces:
+        wanted = config.state_for(ce.queue)
+        if ce.entry is None or wanted is None:
+            continue
+        overrides.append(Override(ce.entry.dn, STATE, wanted, only_if, ce.state))
+    return overrides
+
+
+def _only(site: Site, ces: bool) -> Site:
+    """The site with only its CEs (their state blocks) or only its SubClusters (their tag blocks)."""
+    from dataclasses import replace
+
+    if ces:
+        return replace(site, subclusters=[])
+    return replace(site, ces=[])
+
+
+def _blocks_by_key(text: str) -> Dict[str, str]:
+    """Rendered plugin blocks (separated by blank lines) by the dn_key of their DN."""
+    from gip.dnkey import dn_key
+
+    blocks = {}
+    for block in text.split("\n\n"):
+        if block.strip():
+            blocks[dn_key(_dn_of(block))] = block.strip("\n") + "\n"
+    return blocks
+
+
+def _dn_of(block: str) -> str:
+    """The DN of a block gip printed: its first line, base64 where the LDIF rule chose it."""
+    import base64
+
+    first = block.strip("\n").split("\n", 1)[0]
+    if first.startswith("dn::"):
+        return base64.b64decode(first[4:].strip()).decode("ascii")
+    return first[len("dn: "):]
+
+
+def _printed_keys(text: str) -> Set[str]:
+    """The DNs of the entries a plugin printed, keyed as bdii-update keys them (from 'dn: ' on)."""
+    from gip.dnkey import dn_key
+
+    return {dn_key(line[4:]) for line in text.splitlines() if line.startswith("dn:") and not line.startswith("dn::")}
+
+
+def _joined_blocks(text: str, blocks: List[str]) -> str:
+    """The blocks, separated from ``text`` and from each other by one blank line."""
+    if not blocks:
+        return ""
+    ends = text.replace("\r\n", "\n")[-2:]
+    separator = "" if not text or ends == "\n\n" else ("\n" if ends.endswith("\n") else "\n\n")
+    return separator + "\n".join(blocks)
+
+
+# -- output and the report --------------------------------------------------------
+
+
+def _finish(stdout: IO[str], text: str, problems: List[Problem], config_error: Optional[str],
+            options: Options) -> int:
+    return _finish_bytes(stdout, text.encode("utf-8"), problems, config_error, options)
+
+
+def _finish_bytes(stdout: IO[str], data: bytes, problems: List[Problem], config_error: Optional[str],
+                  options: Options) -> int:
+    """Writes the output in one go, then the bounded report; the exit code says whether anything was skipped."""
+    _emit(stdout, data)
+    if config_error is not None:
+        log.error("%s; publishing without the CE state override and the VOS filter", config_error)
+    for line in summarize(problems, every_case=options.every_case):
+        log.warning("%s", line)
+    return EXIT_FAILED if problems or config_error is not None else EXIT_OK
+
+
+def _emit(stdout: IO[str], data: bytes) -> None:
+    """One write of everything: the BDII keeps nothing of a run it kills, so nothing goes out early."""
+    buffer = getattr(stdout, "buffer", None)
+    if buffer is None:
+        stdout.write(data.decode("utf-8", "surrogateescape"))
+    else:
+        stdout.flush()
+        buffer.write(data)
+        buffer.flush()
+    stdout.flush()
+
+
+def summary_lines(site: Site, problems: List[Problem], config_error: Optional[str], options: Options) -> List[str]:
+    """What check prints: inputs, tag counts per SubCluster and VO, CE states, every problem."""
+    lines = [f"site-info.def: {site.config.path}" + (f" (unusable: {config_error})" if config_error else "")]
+    lines += _tag_file_lines(site)
+    lines += _subcluster_lines(site)
+    lines += _ce_lines(site)
+    lines.append(f"skipped or wrong: {len(problems) + (1 if config_error else 0)}")
+    lines += [f"  {line}" for line in summarize(problems, every_case=True)]
+    return lines
+
+
+def _tag_file_lines(site: Site) -> List[str]:
+    lines = ["tag files:"]
+    for tag_input in site.tag_inputs:
+        where = tag_input.source.subcluster or "global"
+        skipped = len(tag_input.file.problems)
+        lines.append(f"  {tag_input.source.vo} ({where}): {len(tag_input.file.tags)} valid, {skipped} skipped"
+                     f"  {tag_input.file.path}")
+    return lines
+
+
+def _subcluster_lines(site: Site) -> List[str]:
+    lines = ["SubClusters:"]
+    for sc in site.subclusters:
+        origin = sc.entry.origin if sc.entry is not None else "rendered from site-info.def"
+        lines.append(f"  {sc.unique_id} ({origin}): {len(sc.tags)} tags published, {len(sc.added)} added by gip")
+        lines.append(f"    held already: {len(sc.held)}")
+        for vo in sorted(set(sc.global_counts) | set(sc.own_counts)):
+            lines.append(f"    {vo}: {sc.global_counts.get(vo, 0)} global, {sc.own_counts.get(vo, 0)} own")
+    return lines
+
+
+def _ce_lines(site: Site) -> List[str]:
+    lines = [f"CEs (state policy {site.config.state_policy}):"]
+    for ce in site.ces:
+        before = ce.state if ce.state is not None else "(none)"
+        after = ce.published_state if ce.published_state is not None else "(none)"
+        change = f"{before} -> {after}" if ce.new_state is not None else f"{before} (unchanged)"
+        lines.append(f"  {ce.unique_id} (queue {ce.queue}): {change}")
+    return lines
+

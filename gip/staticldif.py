@@ -1,0 +1,289 @@
+"""Reading the static LDIF files that the site's configuration tool wrote.
+
+These are the files YAIM's glite-info-static made for the BDII's ``ldif/``
+folder (``static-file-CE.ldif``, ``static-file-Cluster.ldif``): content
+records in RFC 2849 LDIF, read with python-ldap's ``ldif`` parser, so folded
+lines, base64 values, comments, ``version:`` and CRLF endings are all
+understood. URL values (``attr:< file://...``) are never fetched.
+
+The files YAIM writes use none of that: plain ``attr: value`` lines and DNs
+without escapes. Such a file is read by a plain split that gives the same
+entries as the parser (a test holds them equal) in a tenth of the time, and
+without importing python-ldap; anything else goes to the parser.
+
+Reading never fails on content. A record the parser refuses is a Problem at
+its line and costs that record only: reading starts again after the next
+blank line, which always ends a record. A value that is not UTF-8 is a Problem
+and is left out of its entry. A file that cannot be read is a Problem and
+costs the entries it would have held; the other files still count.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+from gip.report import Problem
+
+_Pair = Tuple[str, Optional[bytes], int]
+# What only the parser reads right: continuation and comment lines, version:,
+# base64 (::) and URL (:<) values, CR characters. Plain substring searches: a
+# regular expression anchored at every line start is ten times slower.
+_NEEDS_PARSER = ("\n ", "\n#", "\nversion:", "::", ":<", "\r")
+# DNs that are certainly valid as they are: attribute=value RDNs, no escapes,
+# no multi-valued RDNs, no spaces. Any other DN goes to the parser.
+# A record: lines that are not empty. A line: as python-ldap reads 'attr: value'
+# ('attr:value' keeps the value as it is; after ': ' leading blanks go).
+_RECORD = re.compile(r"[^\n]+(?:\n[^\n]+)*")
+_PAIR = re.compile(r"^([^:\n]*):(?: [^\S\n]*)?(.*)$", re.MULTILINE)
+_PLAIN_DN = re.compile(r"[A-Za-z][A-Za-z0-9-]*=[A-Za-z0-9._:/@-]+(?:,[A-Za-z][A-Za-z0-9-]*=[A-Za-z0-9._:/@-]+)*")
+
+
+class StaticEntry:
+    """One entry of a static file: its DN, its attributes in file order, where it was read.
+
+    Attribute names are matched ignoring case, as LDAP does; the spelling of
+    an attribute's first occurrence is kept for printing. ``lines`` gives the
+    line of each (attribute, value) pair; without it the pairs are taken to
+    follow the dn line one a line, as in a file with no folded lines.
+    """
+
+    def __init__(
+        self, dn: str, path: str, line: int, pairs: Sequence[Tuple[str, str]] = (),
+        lines: Optional[Sequence[int]] = None,
+    ) -> None:
+        self.dn = dn
+        self.path = path
+        self.line = line
+        self._pairs = list(pairs)
+        self._lines = lines
+        self._index: Optional[Dict[str, List[int]]] = None
+
+    def _positions(self) -> Dict[str, List[int]]:
+        """Where each attribute (lower-cased) is among the pairs; made on first use."""
+        if self._index is None:
+            index: Dict[str, List[int]] = {}
+            for position, (name, _) in enumerate(self._pairs):
+                index.setdefault(name.lower(), []).append(position)
+            self._index = index
+        return self._index
+
+    def values(self, attribute: str) -> List[str]:
+        """The values of ``attribute`` in file order; empty when the entry has none."""
+        return [self._pairs[i][1] for i in self._positions().get(attribute.lower(), ())]
+
+    def first(self, attribute: str) -> Optional[str]:
+        positions = self._positions().get(attribute.lower())
+        return self._pairs[positions[0]][1] if positions else None
+
+    def has(self, attribute: str) -> bool:
+        return attribute.lower() in self._positions()
+
+    def has_class(self, object_class: str) -> bool:
+        wanted = object_class.lower()
+        return any(value.lower() == wanted for value in self.values("objectClass"))
+
+    def items(self) -> Iterator[Tuple[str, List[str]]]:
+        """(attribute as first spelled, values) in file order."""
+        pairs = self._pairs
+        for positions in self._positions().values():
+            yield pairs[positions[0]][0], [pairs[i][1] for i in positions]
+
+    def line_of(self, attribute: str, index: int = 0) -> Optional[int]:
+        positions = self._positions().get(attribute.lower(), [])
+        if index >= len(positions):
+            return None
+        position = positions[index]
+        return self.line + 1 + position if self._lines is None else self._lines[position]
+
+    @property
+    def origin(self) -> str:
+        """``path:line`` of the entry's dn, for reports."""
+        return f"{self.path}:{self.line}"
+
+    def __repr__(self) -> str:
+        return f"StaticEntry({self.dn!r}, {self.origin!r})"
+
+
+@dataclass
+class StaticLdif:
+    """The entries of all static files in reading order, and what was skipped."""
+
+    entries: List[StaticEntry] = field(default_factory=list)
+    problems: List[Problem] = field(default_factory=list)
+
+
+def read_static_ldif(paths: Iterable[str]) -> StaticLdif:
+    """Reads every file; one that cannot be read is a Problem, the others still count."""
+    result = StaticLdif()
+    for path in paths:
+        try:
+            with open(path, "rb") as stream:
+                data = stream.read()
+        except OSError as error:
+            reason = f"cannot read: {error.strerror or error}; the entries it holds are not published"
+            result.problems.append(Problem(path, None, reason))
+            continue
+        parsed = parse_static_ldif(data, path)
+        result.entries.extend(parsed.entries)
+        result.problems.extend(parsed.problems)
+    return result
+
+
+def parse_static_ldif(data: bytes, path: str) -> StaticLdif:
+    """Parses the content of one static file; ``path`` names it in entries and problems."""
+    plain = parse_plain_ldif(data, path)
+    return plain if plain is not None else parse_with_python_ldap(data, path)
+
+
+def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
+    """The entries of a file of plain ``attr: value`` lines, or None when it needs the parser."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any(mark in text for mark in _NEEDS_PARSER) or text.startswith((" ", "#", "version:")):
+        return None
+    result = StaticLdif()
+    line, end = 1, 0
+    for record in _RECORD.finditer(text):
+        line += text.count("\n", end, record.start())
+        end = record.start()
+        entry = _plain_entry(record.group(), path, line)
+        if entry is None:
+            return None
+        result.entries.append(entry)
+    return result
+
+
+def _plain_entry(record: str, path: str, line: int) -> Optional[StaticEntry]:
+    """One record of plain lines; None where the parser must have its say."""
+    first, _, body = record.partition("\n")
+    dn = _PAIR.fullmatch(first)
+    pairs = _PAIR.findall(body)
+    # An entry without attributes is not LDIF (RFC 2849); the parser says so only at times.
+    if dn is None or dn.group(1) != "dn" or not _PLAIN_DN.fullmatch(dn.group(2)) or not pairs:
+        return None
+    if len(pairs) != body.count("\n") + 1:
+        return None  # a line without a colon
+    return StaticEntry(dn.group(2), path, line, pairs)
+
+
+def parse_with_python_ldap(data: bytes, path: str) -> StaticLdif:
+    """Parses any RFC 2849 content with python-ldap; a record it refuses costs that record."""
+    result = StaticLdif()
+    lines = _lines(data)
+    start = 0
+    while start < len(lines):
+        start = _parse_from(lines, start, path, result)
+    return result
+
+
+def _lines(data: bytes) -> List[bytes]:
+    """Lines with their endings, cut where the parser cuts them: at LF only."""
+    parts = data.split(b"\n")
+    lines = [part + b"\n" for part in parts[:-1]]
+    return lines + [parts[-1]] if parts[-1] else lines
+
+
+def _parse_from(lines: Sequence[bytes], start: int, path: str, result: StaticLdif) -> int:
+    """Parses from line index ``start`` to the end or the first error; returns where to go on."""
+    parser: Any = None
+    try:
+        parser = _parser(io.BytesIO(b"".join(lines[start:])), path, start, result)
+        parser.parse_entry_records()
+        return len(lines)
+    except (ValueError, EOFError) as error:
+        line = _error_line(parser, start, error)
+        reason = f"not LDIF ({_parser_message(error)}); the entry there is skipped"
+        result.problems.append(Problem(path, line, reason))
+        return _next_record(lines, line)
+
+
+def _error_line(parser: Any, start: int, error: Exception) -> int:
+    if parser is None:
+        return start + 1
+    if isinstance(error, UnicodeDecodeError):
+        # Raised while reading a line, before the parser counted it.
+        return start + int(parser.line_counter) + 1
+    return int(parser.current_line)
+
+
+def _parser_message(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return "a line is not UTF-8"
+    message = str(error)
+    # python-ldap counts lines from where this pass started; ours are in the problem itself.
+    if message.startswith("Line ") and ": " in message:
+        message = message.split(": ", 1)[1]
+    return message
+
+
+def _next_record(lines: Sequence[bytes], line: int) -> int:
+    """The index after the first blank line at or after (1-based) ``line``."""
+    for index in range(max(line - 1, 0), len(lines)):
+        if not lines[index].strip(b"\r\n"):
+            return index + 1
+    return len(lines)
+
+
+def _parser(stream: io.BytesIO, path: str, offset: int, result: StaticLdif) -> Any:
+    """python-ldap's parser, with the line of every attribute kept for reports.
+
+    The parser reports no line numbers of its own, so the method that reads
+    one attribute line is wrapped: ``_unfold_lines`` starts on the line the
+    parser has just counted, which is the first line of the attribute.
+    Imported here: most static files never need it.
+    """
+    import ldif
+
+    class Parser(ldif.LDIFParser):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.pairs: List[_Pair] = []
+            self.current_line = offset + 1
+            super().__init__(stream, process_url_schemes=[])
+
+        def _unfold_lines(self) -> str:
+            self.current_line = offset + self.line_counter
+            return str(super()._unfold_lines())
+
+        def _next_key_and_value(self) -> Tuple[Optional[str], Optional[bytes]]:
+            key, value = super()._next_key_and_value()
+            if key is not None and key != "-":
+                self.pairs.append((key, value, self.current_line))
+            return key, value
+
+        def handle(self, dn: str, entry: object) -> None:
+            parsed, problems = _entry_from_pairs(dn, self.pairs, path)
+            self.pairs = []
+            result.problems.extend(problems)
+            result.entries.append(parsed)
+
+    return Parser()
+
+
+def _entry_from_pairs(dn: str, pairs: List[_Pair], path: str) -> Tuple[StaticEntry, List[Problem]]:
+    """The entry the first ``dn`` pair starts; earlier pairs (``version:``) are not part of it."""
+    first = next(i for i, (key, _, _) in enumerate(pairs) if key == "dn")
+    kept: List[Tuple[str, str]] = []
+    lines: List[int] = []
+    problems = []
+    for key, raw, line in pairs[first + 1:]:
+        value, reason = _decoded(raw)
+        if reason is not None:
+            problems.append(Problem(path, line, f"{key}: {reason}; the value is left out"))
+            continue
+        kept.append((key, value))
+        lines.append(line)
+    return StaticEntry(dn, path, pairs[first][2], kept, lines), problems
+
+
+def _decoded(raw: Optional[bytes]) -> Tuple[str, Optional[str]]:
+    if raw is None:
+        return "", "a URL value, which gip does not fetch"
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return "", "not UTF-8"

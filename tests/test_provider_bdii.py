@@ -1,0 +1,236 @@
+"""gip-provider end to end: its output in a real slapd, and the example site in a real BDII.
+
+The example site is etc/ as shipped (site-info.def, YAIM's static LDIF, a tag
+tree with bad tags in it); the BDII runs the wrapper scripts of etc/bdii/ as
+they are, configured by environment variables only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import pytest
+
+from gip.cli.provider import main
+
+ETC = Path(__file__).resolve().parent.parent / "etc"
+RTE = "gluehostapplicationsoftwareruntimeenvironment"
+CE_HOST = "ce.example.org"
+MAIN_SC = f"GlueSubClusterUniqueID={CE_HOST},GlueClusterUniqueID={CE_HOST},mds-vo-name=resource,o=grid"
+EL9_SC = f"GlueSubClusterUniqueID=wn-el9.example.org,GlueClusterUniqueID={CE_HOST},mds-vo-name=resource,o=grid"
+
+STATIC_RTE = [
+    "LCG-2", "LCG-2_1_0", "LCG-2_1_1", "LCG-2_2_0", "LCG-2_3_0", "LCG-2_3_1", "LCG-2_4_0",
+    "LCG-2_5_0", "LCG-2_6_0", "LCG-2_7_0", "GLITE-3_0_0", "GLITE-3_1_0", "GLITE-3_2_0", "R-GMA",
+]
+# Every valid tag of etc/info, in the order gip publishes them: VOs by name, each VO's sorted.
+GLOBAL_TAGS = [
+    "VO-atlas-AtlasOffline-17.2.7",
+    "VO-atlas-production-15.6.3-i686-slc5-gcc43-opt",
+    "VO-atlas-production-17.2.1",
+    "VO-atlas-production-17.2.2",
+    "VO-cms-CMSSW_3_8_4",
+    "VO-cms-CMSSW_4_2_8",
+    "VO-cms-CMSSW_5_3_11",
+    "VO-cms-pilot",
+    "VO-dteam-test-1.0",
+    "VO-dteam-test-2.0",
+    "VO-ops-indented-line",
+    "VO-ops-sam-nagios",
+    "VO-vo.example.org-app-1.0",
+    "VO-vo.example.org-app-2.0",
+]
+EL9_OWN_TAGS = ["VO-atlas-el9-only-1.0"]
+# Tokens of etc/info that must never be published, compared case-sensitively.
+INVALID = {
+    "VO-cms-CMSSW_9_9_9",  # in atlas's file
+    "dn:",
+    "GlueSubClusterUniqueID=evil",
+    "VO-cms-cmssw_3_8_4",  # a second spelling
+    "VO-cms-caf\u00e9",
+    "VO-ops-test/1",
+    "VO-ops-" + "x" * 260,
+    "VO-example-wrong",
+    "VO-biomed-CVMFS",  # VO not in VOS
+    "VO-cms-orphan-1.0",  # SubCluster that does not exist
+    "VO-atlas-PRODUCTION-17.2.2",  # a second spelling, per SubCluster
+}
+STATES = {"long": "PilotSCAS", "short": "Closed", "sgm": "PilotSCAS"}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A copy of the example site, so a test can change its tag files."""
+    copy = tmp_path / "site"
+    shutil.copytree(ETC, copy)
+    return copy
+
+
+def provider_program() -> str:
+    installed = Path(sys.executable).parent / "gip-provider"
+    found = str(installed) if installed.exists() else shutil.which("gip-provider")
+    if found is None:
+        pytest.fail("the gip-provider console script is not installed")
+    return found
+
+
+def wrapper_env(site: Path, **extra: str) -> Dict[str, str]:
+    """The environment of the etc/bdii wrappers: where the example site is, nothing else."""
+    env = {
+        "GIP_PROVIDER": provider_program(),
+        "GIP_DEFAULTS": str(site / "no-defaults-file"),
+        "GIP_SITE_INFO": str(site / "site-info.def"),
+        "GIP_STATIC_LDIF": f"{site}/static/static-file-CE.ldif:{site}/static/static-file-Cluster.ldif",
+        "EDG_LOCATION_VAR": str(site),
+    }
+    env.update(extra)
+    return env
+
+
+def provider_output(capsysbinary: pytest.CaptureFixture[bytes], site: Path, *argv: str) -> str:
+    static = [f"--static-ldif={site}/static/static-file-CE.ldif", f"--static-ldif={site}/static/static-file-Cluster.ldif"]
+    options = [f"--site-info={site}/site-info.def", f"--info-dir={site}/info", *static]
+    code = main([argv[0], *options, *argv[1:]])
+    assert code == 1  # the example site holds bad tags on purpose
+    return capsysbinary.readouterr().out.decode("ascii")
+
+
+def by_key(result: Dict[str, Dict[str, List[str]]]) -> Dict[str, Dict[str, List[str]]]:
+    from tests.support.ldifmap import by_dn_key
+
+    return by_dn_key(result)
+
+
+def key(dn: str) -> str:
+    from gip.dnkey import dn_key
+
+    return dn_key(dn)
+
+
+def assert_example_published(entries: Dict[str, Dict[str, List[str]]], el9: bool = True) -> None:
+    """Every valid tag on every SubCluster, nothing invalid, the states of site-info.def."""
+    main_tags = entries[key(MAIN_SC)][RTE]
+    assert main_tags == STATIC_RTE + GLOBAL_TAGS
+    if el9:
+        assert entries[key(EL9_SC)][RTE] == ["GLITE-3_2_0"] + GLOBAL_TAGS + EL9_OWN_TAGS
+    published = {value for entry in entries.values() for value in entry.get(RTE, [])}
+    assert not published & INVALID
+    for queue, state in STATES.items():
+        ce = f"GlueCEUniqueID={CE_HOST}:8443/cream-pbs-{queue},mds-vo-name=resource,o=grid"
+        assert entries[key(ce)]["gluecestatestatus"] == [state]
+
+
+def remove_tag(site: Path, tag: str) -> None:
+    path = site / "info" / "atlas" / "atlas.ldif"
+    text = path.read_text()
+    assert tag in text
+    path.write_text(text.replace(tag, ""))
+
+
+# -- (a) every mode's output loads into slapd without a rejected entry -------------
+
+
+def static_ldif(site: Path) -> str:
+    return "\n".join((site / "static" / name).read_text() for name in ("static-file-CE.ldif", "static-file-Cluster.ldif"))
+
+
+def test_plugin_output_applies_to_the_static_entries(glue_slapd, site, capsysbinary):
+    assert glue_slapd.add_ldif(static_ldif(site)) == []
+    output = provider_output(capsysbinary, site, "plugin")
+    assert glue_slapd.add_ldif(output) == []
+    assert_example_published(by_key(glue_slapd.search()))
+
+
+def test_merged_output_loads_whole(glue_slapd, site, capsysbinary):
+    output = provider_output(capsysbinary, site, "merged")
+    assert glue_slapd.add_ldif(output) == []
+    entries = by_key(glue_slapd.search())
+    assert_example_published(entries)
+    static_dns = {key(line[4:]) for line in static_ldif(site).splitlines() if line.startswith("dn: ")}
+    assert static_dns <= set(entries)
+    assert len(entries) == 3 + len(static_dns)  # and o=grid's base entries
+
+
+def test_merged_from_templates_loads_whole(glue_slapd, site, capsysbinary):
+    output = provider_output(capsysbinary, site, "merged", "--base", "templates")
+    assert glue_slapd.add_ldif(output) == []
+    entries = by_key(glue_slapd.search())
+    assert entries[key(MAIN_SC)][RTE] == STATIC_RTE + GLOBAL_TAGS
+    assert_example_published(entries, el9=False)
+    long_ce = key(f"GlueCEUniqueID={CE_HOST}:8443/cream-pbs-long,mds-vo-name=resource,o=grid")
+    assert entries[long_ce]["gluecestatestatus"] == ["PilotSCAS"]
+    assert entries[long_ce]["glueceaccesscontrolbaserule"] == [
+        "VO:atlas", "VOMS:/atlas/ROLE=production", "VO:cms", "VO:vo.example.org"
+    ]
+
+
+# -- (b) the plugin wrapper beside YAIM's static files ------------------------------
+
+
+def test_plugin_wrapper_in_a_real_bdii(bdii: Callable[..., object], site: Path):
+    server = bdii(env=wrapper_env(site))
+    for name in ("static-file-CE.ldif", "static-file-Cluster.ldif"):
+        server.add_static(name, (site / "static" / name).read_text())
+    server.add_plugin("gip-bdii-plugin", (ETC / "bdii" / "gip-bdii-plugin").read_text())
+    server.start()
+    server.wait_cycles(1)
+    assert_example_published(by_key(server.search()))
+    remove_tag(site, "VO-atlas-production-17.2.2")
+    server.wait_cycles(1)
+    entries = by_key(server.search())
+    assert "VO-atlas-production-17.2.2" not in entries[key(MAIN_SC)][RTE]
+    assert "VO-atlas-production-17.2.1" in entries[key(MAIN_SC)][RTE]
+
+
+# -- (c) the provider wrapper, static files out of ldif/ ----------------------------
+
+
+def test_provider_wrapper_in_a_real_bdii(bdii: Callable[..., object], site: Path):
+    server = bdii(env=wrapper_env(site))
+    server.add_provider("gip-bdii-provider", (ETC / "bdii" / "gip-bdii-provider").read_text())
+    server.start()
+    server.wait_cycles(1)
+    assert_example_published(by_key(server.search()))
+    remove_tag(site, "VO-atlas-production-17.2.2")
+    server.wait_cycles(1)
+    assert "VO-atlas-production-17.2.2" not in by_key(server.search())[key(EL9_SC)][RTE]
+
+
+def test_provider_wrapper_from_templates_in_a_real_bdii(bdii: Callable[..., object], site: Path):
+    server = bdii(env=wrapper_env(site, GIP_BASE="templates"))
+    server.add_provider("gip-bdii-provider", (ETC / "bdii" / "gip-bdii-provider").read_text())
+    server.start()
+    server.wait_cycles(1)
+    entries = by_key(server.search())
+    assert_example_published(entries, el9=False)
+    assert key(EL9_SC) not in entries
+
+
+def test_plugin_wrapper_wrapping_a_batch_plugin_in_a_real_bdii(bdii: Callable[..., object], site: Path):
+    """The batch system's plugin prints Production every cycle: wrapped, it cannot undo the CE state."""
+    batch = site / "batch-plugin"
+    blocks = "".join(
+        f"dn: GlueCEUniqueID={CE_HOST}:8443/cream-pbs-{queue},mds-vo-name=resource,o=grid\n"
+        f"GlueCEStateRunningJobs: 5\nGlueCEStateStatus: {'Draining' if queue == 'sgm' else 'Production'}\n\n"
+        for queue in STATES
+    )
+    batch.write_text(f"#!/bin/sh\ncat <<'EOF'\n{blocks}EOF\n")
+    batch.chmod(0o755)
+    server = bdii(env=wrapper_env(site, GIP_BATCH_PLUGIN=str(batch), GIP_WRAP_TIMEOUT="30"))
+    for name in ("static-file-CE.ldif", "static-file-Cluster.ldif"):
+        server.add_static(name, (site / "static" / name).read_text())
+    server.add_plugin("gip-bdii-plugin", (ETC / "bdii" / "gip-bdii-plugin").read_text())
+    server.start()
+    server.wait_cycles(1)
+    entries = by_key(server.search())
+    states = {queue: entries[key(f"GlueCEUniqueID={CE_HOST}:8443/cream-pbs-{queue},mds-vo-name=resource,o=grid")]
+              for queue in STATES}
+    # production-only: the batch system's Draining stays; its Production becomes the site's state.
+    assert {queue: entry["gluecestatestatus"] for queue, entry in states.items()} == {
+        "long": ["PilotSCAS"], "short": ["Closed"], "sgm": ["Draining"]
+    }
+    assert all(entry["gluecestaterunningjobs"] == ["5"] for entry in states.values())
+    assert entries[key(MAIN_SC)][RTE] == STATIC_RTE + GLOBAL_TAGS

@@ -1,0 +1,371 @@
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from gip.cli.provider import DEFAULT_STATIC_LDIF, main, static_ldif_paths
+from gip.errors import EXIT_CODES
+from tests.support.ldifmap import ldif_map, modify_map
+
+ETC = Path(__file__).resolve().parent.parent / "etc"
+SC = "GlueSubClusterUniqueID=sc1,GlueClusterUniqueID=ce,mds-vo-name=resource,o=grid"
+CE = "GlueCEUniqueID=ce:8443/cream-pbs-long,mds-vo-name=resource,o=grid"
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d gip-provider: ", re.MULTILINE)
+
+SITE_INFO = """\
+SITE_NAME=TEST
+CE_HOST=ce
+VOS="atlas cms"
+QUEUES="long"
+LONG_GROUP_ENABLE="atlas cms"
+CE_BATCH_SYS=pbs
+CE_STATE=PilotSCAS
+"""
+STATIC = f"""\
+dn: {SC}
+objectClass: GlueClusterTop
+objectClass: GlueSubCluster
+GlueSubClusterUniqueID: sc1
+GlueHostApplicationSoftwareRunTimeEnvironment: GLITE-3_2_0
+
+dn: {CE}
+objectClass: GlueCETop
+objectClass: GlueCE
+GlueCEUniqueID: ce:8443/cream-pbs-long
+GlueCEName: long
+GlueCEStateStatus: Production
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A small clean site: nothing in it is skipped."""
+    (tmp_path / "site-info.def").write_text(SITE_INFO)
+    (tmp_path / "static.ldif").write_text(STATIC)
+    for vo, text in (("atlas", "VO-atlas-a\nVO-atlas-b\n"), ("cms", "VO-cms-x\n")):
+        (tmp_path / "info" / vo).mkdir(parents=True)
+        (tmp_path / "info" / vo / f"{vo}.ldif").write_text(text)
+    return tmp_path
+
+
+def args(site: Path, command: str, *extra: str) -> List[str]:
+    return [command, "--site-info", str(site / "site-info.def"), "--static-ldif", str(site / "static.ldif"),
+            "--info-dir", str(site / "info"), *extra]
+
+
+def add_bad_tags(site: Path, count: int) -> None:
+    (site / "info" / "cms" / "cms.ldif").write_text("VO-cms-x\n" + "".join(f"bad/{n}\n" for n in range(count)))
+
+
+# -- exit codes -------------------------------------------------------------------------
+
+
+def test_a_clean_site_exits_0_and_says_nothing(site, capsys):
+    assert main(args(site, "plugin")) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert modify_map(out) == {
+        SC.lower(): [("add", "gluehostapplicationsoftwareruntimeenvironment", ["VO-atlas-a", "VO-atlas-b", "VO-cms-x"])],
+        CE.lower(): [("replace", "gluecestatestatus", ["PilotSCAS"])],
+    }
+
+
+def test_skipped_tags_exit_1_and_the_output_is_still_printed(site, capsys):
+    add_bad_tags(site, 3)
+    assert main(args(site, "plugin")) == 1
+    out, err = capsys.readouterr()
+    assert "VO-cms-x" in out and "bad/" not in out
+    assert "cms.ldif:2: does not start with 'VO-cms-': 'bad/0' (and 2 more like it in this file" in err
+
+
+def test_the_report_is_bounded_and_v_lists_every_case(site, capsys):
+    add_bad_tags(site, 500)
+    assert main(args(site, "plugin")) == 1
+    assert len(capsys.readouterr().err.splitlines()) == 1
+    assert main(args(site, "plugin", "-v")) == 1
+    assert len(capsys.readouterr().err.splitlines()) == 500
+    assert main(["-v", *args(site, "plugin")]) == 1
+    assert len(capsys.readouterr().err.splitlines()) == 500
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "the following arguments are required: SUBCOMMAND"),
+        (["plugin", "--nope"], "unrecognized arguments: --nope"),
+        (["publish"], "invalid choice: 'publish'"),
+        (["merged", "--base", "yaml"], "invalid choice: 'yaml'"),
+        (["wrap", "--timeout", "-1", "--", "true"], "must be more than 0"),
+        (["wrap", "--timeout", "soon", "--", "true"], "not a number of seconds"),
+    ],
+)
+def test_usage_errors_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_wrap_without_a_command_is_a_usage_error(site, capsys):
+    assert main(args(site, "wrap")) == 2
+    assert "wrap needs the batch system's plugin" in capsys.readouterr().err
+
+
+def test_templates_lacking_a_key_exit_3_naming_it(site, capsys):
+    assert main(args(site, "merged", "--base", "templates")) == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"{site / 'site-info.def'}: CE_OS_ARCH is not set, and template glue1-merged-templates.ldif.j2 needs it" in err
+
+
+def test_templates_need_a_usable_site_info(site, capsys):
+    (site / "site-info.def").write_text("CE_HOST=$(hostname)\n")
+    assert main(args(site, "merged", "--base", "templates")) == 3
+    assert "site-info.def:1: unsupported shell syntax '$('" in capsys.readouterr().err
+
+
+def test_glue_2_is_refused_until_it_exists(site, capsys):
+    from gip.publish import TEMPLATES
+
+    if ("plugin", "2") in TEMPLATES:
+        pytest.skip("GLUE 2 templates exist")
+    assert main(args(site, "plugin", "--glue", "2")) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "GLUE 2 output of plugin is not implemented yet" in err
+
+
+def test_help_shows_the_exit_codes_and_the_race(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for code, meaning in EXIT_CODES:
+        assert f"  {code}  {meaning}" in out
+    assert "race each other" in out and "wrap" in out
+
+
+# -- inputs and failures of one input ----------------------------------------------------------
+
+
+def test_a_broken_site_info_costs_the_state_and_the_vos_filter_not_the_tags(site, capsys):
+    (site / "site-info.def").write_text("VOS=`ls`\nCE_STATE=PilotSCAS\n")
+    (site / "info" / "biomed").mkdir()
+    (site / "info" / "biomed" / "biomed.ldif").write_text("VO-biomed-x\n")
+    assert main(args(site, "plugin")) == 1
+    out, err = capsys.readouterr()
+    blocks = modify_map(out)
+    assert list(blocks) == [SC.lower()]
+    assert blocks[SC.lower()][0][2] == ["VO-atlas-a", "VO-atlas-b", "VO-biomed-x", "VO-cms-x"]
+    assert "ERROR: " in err and "unsupported shell syntax '`'" in err
+    assert "publishing without the CE state override and the VOS filter" in err
+
+
+def test_a_missing_static_file_costs_its_entries(site, capsys):
+    assert main([*args(site, "plugin"), "--static-ldif", str(site / "gone.ldif")]) == 1
+    out, err = capsys.readouterr()
+    assert len(modify_map(out)) == 2
+    assert "gone.ldif: cannot read: No such file or directory" in err
+
+
+def test_a_vo_file_that_cannot_be_read_costs_that_vos_tags(site, monkeypatch, capsys):
+    from gip import tagfile
+
+    def read(path, vo):
+        if vo == "cms":
+            raise PermissionError(13, "Permission denied")
+        return tagfile.read_tag_file(path, vo)
+
+    monkeypatch.setattr("gip.cli.provider.read_tag_file", read)
+    assert main(args(site, "plugin")) == 1
+    out, err = capsys.readouterr()
+    assert modify_map(out)[SC.lower()][0][2] == ["VO-atlas-a", "VO-atlas-b"]
+    assert "cms.ldif: cannot read: Permission denied; VO cms's tags from it are not published" in err
+
+
+def test_a_legacy_list_file_is_read_where_there_is_no_ldif(site, capsys):
+    (site / "info" / "cms" / "cms.ldif").unlink()
+    (site / "info" / "cms" / "cms.list").write_text("VO-cms-legacy\n")
+    assert main(args(site, "plugin")) == 0
+    assert "VO-cms-legacy" in capsys.readouterr().out
+
+
+def test_inputs_from_the_environment(site, monkeypatch, capsys):
+    monkeypatch.setenv("GIP_SITE_INFO", str(site / "site-info.def"))
+    monkeypatch.setenv("GIP_STATIC_LDIF", f"{site / 'missing.ldif'}::{site / 'static.ldif'}")
+    monkeypatch.setenv("EDG_LOCATION_VAR", str(site))
+    assert main(["merged"]) == 1
+    out, err = capsys.readouterr()
+    assert set(ldif_map(out)) == {SC.lower(), CE.lower()}
+    assert "missing.ldif: cannot read" in err
+
+
+def test_site_templates_from_the_environment(site, monkeypatch, capsys, tmp_path):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "glue1-plugin.ldif.j2").write_text("{% for sc in site.subclusters %}{{ sc.unique_id | line('x') }}{% endfor %}")
+    monkeypatch.setenv("GIP_TEMPLATES", str(templates))
+    assert main(args(site, "plugin")) == 0
+    assert capsys.readouterr().out == "x: sc1\n"
+
+
+@pytest.mark.parametrize(
+    "option, variable, expected",
+    [
+        (None, None, DEFAULT_STATIC_LDIF),
+        (None, "", DEFAULT_STATIC_LDIF),
+        (None, "/a.ldif:/b.ldif", ("/a.ldif", "/b.ldif")),
+        (["/c.ldif"], "/a.ldif", ("/c.ldif",)),
+    ],
+)
+def test_static_ldif_paths(option, variable, expected):
+    environ = {} if variable is None else {"GIP_STATIC_LDIF": variable}
+    assert static_ldif_paths(option, environ) == expected
+
+
+def test_merged_warns_when_the_static_files_are_in_the_bdii_ldif_folder(site, capsys):
+    assert main(args(site, "merged", "--bdii-ldif-dir", str(site))) == 1
+    err = capsys.readouterr().err
+    assert "static.ldif: in the BDII's ldif/ folder while gip prints merged entries" in err
+
+
+# -- output --------------------------------------------------------------------------------------
+
+
+class Recorder(io.TextIOWrapper):
+    """A stdout that counts the writes that reach its bytes."""
+
+    def __init__(self) -> None:
+        self.raw_writes: List[bytes] = []
+        recorder = self
+
+        class Buffer(io.BytesIO):
+            def write(self, data) -> int:  # type: ignore[override]
+                recorder.raw_writes.append(bytes(data))
+                return super().write(data)
+
+        super().__init__(Buffer(), encoding="ascii", write_through=True)
+
+
+@pytest.mark.parametrize("command", ["plugin", "merged", "check"])
+def test_everything_goes_out_in_one_write(site, monkeypatch, command):
+    add_bad_tags(site, 2)
+    stdout = Recorder()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    main(args(site, command))
+    assert len(stdout.raw_writes) == 1 and stdout.raw_writes[0].count(b"\n") > 3
+
+
+def test_log_lines_carry_a_timestamp_when_stderr_is_not_a_terminal(site, capsys):
+    add_bad_tags(site, 1)
+    main(args(site, "plugin"))
+    err = capsys.readouterr().err
+    assert err and all(STAMP.match(line) for line in err.splitlines())
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("gip-provider ")
+
+
+# -- check ------------------------------------------------------------------------------------------
+
+
+def test_check_of_a_clean_site(site, capsys):
+    assert main(args(site, "check")) == 0
+    out = capsys.readouterr().out
+    assert "  sc1 (" in out and "3 tags published" not in out
+    assert "  sc1 (" + str(site / "static.ldif") + ":1): 4 tags published, 3 added by gip" in out
+    assert "    atlas: 2 global, 0 own" in out
+    assert "  ce:8443/cream-pbs-long (queue long): Production -> PilotSCAS" in out
+    assert out.rstrip().endswith("skipped or wrong: 0")
+
+
+def test_check_lists_every_skipped_tag(site, capsys):
+    add_bad_tags(site, 30)
+    assert main(args(site, "check")) == 1
+    out, err = capsys.readouterr()
+    assert "skipped or wrong: 30" in out
+    assert sum("does not start with 'VO-cms-'" in line for line in out.splitlines()) == 30
+    assert "cms.ldif:31:" in out
+
+
+def test_check_merged_renders_and_reports_what_merged_would_skip(site, capsys):
+    (site / "static.ldif").write_text(STATIC + "GlueCEInfoHostName: caf\u00e9\n", encoding="utf-8")
+    assert main(args(site, "check")) == 0
+    capsys.readouterr()
+    assert main(args(site, "check", "--merged", "--bdii-ldif-dir", str(site))) == 1
+    out = capsys.readouterr().out
+    assert "static.ldif:13: GlueCEInfoHostName: not printable ASCII" in out
+    assert "in the BDII's ldif/ folder" in out
+
+
+def test_check_of_the_example_site(capsys):
+    argv = ["check", "--site-info", str(ETC / "site-info.def"), "--info-dir", str(ETC / "info"),
+            "--static-ldif", str(ETC / "static" / "static-file-CE.ldif"),
+            "--static-ldif", str(ETC / "static" / "static-file-Cluster.ldif")]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "skipped or wrong: 13" in out
+    assert "ce.example.org:8443/cream-pbs-short (queue short): Production -> Closed" in out
+
+
+# -- wrap -----------------------------------------------------------------------------------------------
+
+
+def batch_plugin(folder: Path, text: str, status: int = 0, sleep: float = 0) -> List[str]:
+    script = folder / "batch-plugin"
+    script.write_text(f"#!/bin/sh\nsleep {sleep}\ncat <<'EOF'\n{text}EOF\nexit {status}\n")
+    script.chmod(0o755)
+    return [str(script)]
+
+
+def test_wrap_sets_the_state_in_the_plugins_output_and_adds_the_tags(site, capsys):
+    plugin = batch_plugin(site, f"dn: {CE}\nGlueCEStateRunningJobs: 7\nGlueCEStateStatus: Production\n")
+    assert main([*args(site, "wrap"), "--", *plugin]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"dn: {CE}\nGlueCEStateRunningJobs: 7\nGlueCEStateStatus: PilotSCAS\n\n")
+    assert modify_map(out.split("\n\n", 1)[1]) == {
+        SC.lower(): [("add", "gluehostapplicationsoftwareruntimeenvironment", ["VO-atlas-a", "VO-atlas-b", "VO-cms-x"])]
+    }
+
+
+def test_wrap_keeps_a_state_the_batch_system_set(site, capsys):
+    plugin = batch_plugin(site, f"dn: {CE}\nGlueCEStateStatus: Draining\n")
+    assert main([*args(site, "wrap"), "--", *plugin]) == 0
+    assert f"dn: {CE}\nGlueCEStateStatus: Draining\n" in capsys.readouterr().out
+
+
+def test_wrap_prints_the_state_blocks_when_the_plugin_fails(site, capsys):
+    plugin = batch_plugin(site, f"dn: {CE}\nGlueCEStateStatus: Production\n", status=3)
+    assert main([*args(site, "wrap"), "--", *plugin]) == 1
+    out, err = capsys.readouterr()
+    assert modify_map(out)[CE.lower()] == [("replace", "gluecestatestatus", ["PilotSCAS"])]
+    assert "exited with status 3" in err
+
+
+def test_wrap_stops_a_plugin_that_outlives_its_timeout(site, capsys):
+    plugin = batch_plugin(site, "", sleep=30)
+    assert main([*args(site, "wrap"), "--timeout", "0.3", "--", *plugin]) == 1
+    out, err = capsys.readouterr()
+    assert set(modify_map(out)) == {SC.lower(), CE.lower()}
+    assert "still running after 0.3 s" in err
+
+
+def test_the_example_wrappers_exist_and_are_executable():
+    for name in ("gip-bdii-plugin", "gip-bdii-provider"):
+        path = ETC / "bdii" / name
+        assert path.stat().st_mode & 0o111 and path.read_text().startswith("#!/bin/sh\n")
+    assert shutil.which("sh")
+
+
+def test_wrap_leaves_a_subcluster_the_plugin_prints_and_says_so(site, capsys):
+    plugin = batch_plugin(site, f"dn: {SC}\nGlueSubClusterLogicalCPUs: 8\n\ndn: {CE}\nGlueCEStateStatus: Production\n")
+    assert main([*args(site, "wrap"), "--", *plugin]) == 1
+    out, err = capsys.readouterr()
+    assert out.count(f"dn: {SC}") == 1 and "VO-atlas-a" not in out
+    assert "prints a SubCluster itself, so gip cannot add its tags" in err
