@@ -15,9 +15,9 @@ EXIT_CONFIG = 3
 
 # The one table shown by every program's --help and kept equal to README.md by a test.
 EXIT_CODES = (
-    (EXIT_OK, "done (a no-op included); the provider printed everything it was given"),
-    (EXIT_FAILED, "refused or failed, nothing changed; the provider or check skipped something (printed what was valid)"),
-    (EXIT_USAGE, "usage: unknown option, missing argument"),
+    (EXIT_OK, "done, a no-op included; gip-provider skipped nothing"),
+    (EXIT_FAILED, "refused or failed, nothing changed; gip-provider skipped something but printed all that was valid"),
+    (EXIT_USAGE, "usage: an unknown option or a missing argument"),
     (EXIT_CONFIG, "configuration: site-info.def, a path or a setting is wrong"),
 )
 
