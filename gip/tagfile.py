@@ -77,8 +77,8 @@ def read_tag_file(path: Path, vo: str) -> TagFile:
 
 def render_tag_file(tags: Iterable[str]) -> bytes:
     """The one form gip writes: a tag per line, LF endings, nothing else."""
-    text = "".join(f"{tag}\n" for tag in tags)
-    return text.encode("ascii")
+    tags = list(tags)
+    return ("\n".join(tags) + "\n").encode("ascii") if tags else b""
 
 
 def _read_plain(data: bytes, rule: TagRule) -> Optional[List[str]]:
