@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from gip.report import Problem
 
@@ -60,6 +60,7 @@ class StaticEntry:
         self._pairs = list(pairs)
         self._lines = lines
         self._index: Optional[Dict[str, List[int]]] = None
+        self._classes: Optional[Set[str]] = None
 
     def _positions(self) -> Dict[str, List[int]]:
         """Where each attribute (lower-cased) is among the pairs; made on first use."""
@@ -82,8 +83,10 @@ class StaticEntry:
         return attribute.lower() in self._positions()
 
     def has_class(self, object_class: str) -> bool:
-        wanted = object_class.lower()
-        return any(value.lower() == wanted for value in self.values("objectClass"))
+        # Asked of every entry to sort them: cheaper than indexing all attributes.
+        if self._classes is None:
+            self._classes = {value.lower() for name, value in self._pairs if name.lower() == "objectclass"}
+        return object_class.lower() in self._classes
 
     def items(self) -> Iterator[Tuple[str, List[str]]]:
         """(attribute as first spelled, values) in file order."""
