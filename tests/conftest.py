@@ -7,6 +7,7 @@ loaded only by the tests that use them.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, List, Mapping, Optional
 
@@ -17,6 +18,15 @@ if TYPE_CHECKING:
     from tests.support.slapd import GlueSlapd
 
 INTEGRATION_FIXTURES = frozenset({"glue_slapd", "bdii"})
+
+
+@pytest.fixture(autouse=True)
+def gip_logger_restored() -> Iterator[None]:
+    """A program run in-process configures the "gip" logger; give the next test the state it found."""
+    logger = logging.getLogger("gip")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:

@@ -38,11 +38,26 @@ def new_parser(prog: str, description: str) -> ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a message comes, not when logging was set up."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def configure_logging(prog: str, verbosity: int, timestamps: bool = False) -> None:
     """Messages go to stderr: for the provider that is the BDII's log, read by people."""
     level = max(logging.DEBUG, min(logging.CRITICAL, logging.WARNING - 10 * verbosity))
     stamp = "%(asctime)s " if timestamps else ""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter(f"{stamp}{prog}: %(levelname)s: %(message)s", "%Y-%m-%dT%H:%M:%S"))
     root = logging.getLogger("gip")
     root.handlers[:] = [handler]
