@@ -17,20 +17,44 @@ SiteConfig, the static LDIF entries, the tag files) and builds a Site:
   current state (``Production`` for a CE rendered from templates).
 
 Everything left out is a Problem with the file and line it came from.
-GLUE 2 objects are built beside these from the same inputs.
+
+GLUE 2 (``glue`` 2 or both) is built beside these from the same inputs, under
+``GLUE2GroupID=resource,o=glue`` in the shape a CREAM CE's YAIM-made files
+have (GFD.147 for the classes, the EGI profile for the enumerations):
+
+* the ComputingService ``<CE_HOST>_ComputingElement`` (or ``COMPUTING_SERVICE_ID``),
+  its ComputingManager ``<service>_Manager`` under it, and under the service
+  one ExecutionEnvironment per SubCluster, whose GLUE2ResourceID is the
+  GlueSubClusterUniqueID (a SubCluster and its ExecutionEnvironment are one
+  set of worker nodes, so they share the ID), and one ComputingShare per queue
+  and VO, ``<queue>_<vo>_<service>``, with its MappingPolicy (base
+  ``templates``); or the entries the static LDIF holds (base ``static``);
+* one ApplicationEnvironment per published value and SubCluster (the tags,
+  and the values the SubCluster already holds, as GLUE 1 publishes them),
+  ID ``<value>_<ResourceID>``, under the ComputingManager that the
+  SubCluster's ExecutionEnvironment names: the manager is the one entry the
+  GLUE 2 model requires an ApplicationEnvironment to point to. AppName is the
+  whole tag: that is what jobs ask for, and ``VO-<vo>-`` keeps two VOs'
+  software apart. A SubCluster whose ExecutionEnvironment or manager is not
+  in the static LDIF gets none, and a Problem names the entry it needs;
+* each share's state: a CE state in the GLUE 2 enumeration (any case) sets
+  ServingState in lower case; any other value (``PilotSCAS``) leaves it and
+  is published as ``GLUE2EntityOtherInfo: CEState=<value>``. The state policy
+  is GLUE 1's, on the share's ServingState (``production``). A share's queue
+  is its GLUE2ComputingShareMappingQueue.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from gip.dnkey import dn_key
 from gip.errors import ConfigError
 from gip.ldifvalue import value_problem
 from gip.report import Problem
-from gip.siteconfig import PRODUCTION, SiteConfig
+from gip.siteconfig import POLICY_ALWAYS, PRODUCTION, SiteConfig
 from gip.tagfile import TagFile
 from gip.tags import RUNTIME_ENVIRONMENT, TagSet
 from gip.tagtree import TagSource
@@ -49,8 +73,21 @@ CE_ID = "GlueCEUniqueID"
 CE_NAME = "GlueCEName"
 STATE = "GlueCEStateStatus"
 CREAM_PORT = 8443
+
+GLUE2_BASE = "GLUE2GroupID=resource,o=glue"
+# GLUE2ComputingShareServingState's enumeration (GFD.147 ServingState_t).
+SERVING_STATES = ("production", "draining", "queueing", "closed")
+SERVING_STATE = "GLUE2ComputingShareServingState"
+OTHER_INFO = "GLUE2EntityOtherInfo"
+CE_STATE_INFO = "CEState="
+SERVICE_CLASS = "GLUE2ComputingService"
+MANAGER_CLASS = "GLUE2ComputingManager"
+ENVIRONMENT_CLASS = "GLUE2ExecutionEnvironment"
+SHARE_CLASS = "GLUE2ComputingShare"
+APPLICATION_CLASS = "GLUE2ApplicationEnvironment"
+SERVICE_ID_KEY = "COMPUTING_SERVICE_ID"
 # The attributes gip sets in a static entry, by lower-cased name, as spelled when it adds them.
-_SPELLING = {RUNTIME_ENVIRONMENT.lower(): RUNTIME_ENVIRONMENT, STATE.lower(): STATE}
+_SPELLING = {name.lower(): name for name in (RUNTIME_ENVIRONMENT, STATE, SERVING_STATE, OTHER_INFO)}
 
 
 @dataclass(frozen=True)
@@ -138,9 +175,32 @@ class Site:
     ces: List[ComputingElement]
     tag_inputs: List[TagInput]
     problems: List[Problem]
+    glue: str = "1"
+    glue2: Optional[Glue2Site] = None
 
-    def merged_entries(self) -> Iterator[Tuple[StaticEntry, List[Tuple[str, List[str]]]]]:
-        """Every static entry with its attributes, gip's tags and state in place of its own."""
+    @property
+    def versions(self) -> Tuple[str, ...]:
+        return glue_versions(self.glue)
+
+    def merged_entries(self, version: str = "1") -> Iterator[Tuple[StaticEntry, List[Tuple[str, List[str]]]]]:
+        """The static entries of one GLUE version's tree, gip's tags and states in place of their own.
+
+        The GLUE 2 tree is everything under o=glue, the GLUE 1 tree the rest.
+        The entries of a tree whose version is not published go out unchanged
+        with the first version that is, so that every static entry is
+        printed once whatever ``--glue`` says: the merged output stands in
+        for the static files.
+        """
+        published = self.versions
+        replacements = self._replacements()
+        for entry in self.entries:
+            own = "2" if in_glue2_tree(entry.dn) else "1"
+            if (own if own in published else published[0]) != version:
+                continue
+            yield entry, _merged(entry, replacements.get(id(entry)) if own in published else None)
+
+    def _replacements(self) -> Dict[int, Dict[str, List[str]]]:
+        """Per static entry (by id()), the attributes gip publishes in place of the entry's own."""
         replacements: Dict[int, Dict[str, List[str]]] = {}
         for sc in self.subclusters:
             if sc.entry is not None and sc.tags:
@@ -148,8 +208,10 @@ class Site:
         for ce in self.ces:
             if ce.entry is not None and ce.new_state is not None:
                 replacements.setdefault(id(ce.entry), {})[STATE.lower()] = [ce.new_state]
-        for entry in self.entries:
-            yield entry, _merged(entry, replacements.get(id(entry)))
+        for share in self.glue2.shares if self.glue2 is not None else ():
+            if share.entry is not None:
+                replacements.setdefault(id(share.entry), {}).update(share.replaced())
+        return replacements
 
 
 def _merged(entry: StaticEntry, replaced: Optional[Dict[str, List[str]]]) -> List[Tuple[str, List[str]]]:
@@ -167,6 +229,7 @@ def build_site(
     entries: Sequence[StaticEntry],
     tag_inputs: Sequence[TagInput],
     base: str = BASE_STATIC,
+    glue: str = "1",
 ) -> Site:
     """Decides what is published; raises ConfigError only where templates lack a key."""
     problems: List[Problem] = []
@@ -180,7 +243,21 @@ def build_site(
         ces = _static_ces(kept, config, problems)
     inputs = sorted(tag_inputs, key=lambda t: (t.source.subcluster or "", t.source.vo))
     add_tags(subclusters, inputs, problems)
-    return Site(config, base, kept, subclusters, ces, list(inputs), problems)
+    site = Site(config, base, kept, subclusters, ces, list(inputs), problems, glue)
+    if "2" in site.versions:
+        site.glue2 = build_glue2(site)
+    return site
+
+
+def glue_versions(glue: str) -> Tuple[str, ...]:
+    """The GLUE versions ``--glue`` asks for, in printing order."""
+    return ("1", "2") if glue == "both" else (glue,)
+
+
+def in_glue2_tree(dn: str) -> bool:
+    """True for a DN under o=glue, compared as bdii-update compares DNs."""
+    key = dn_key(dn)
+    return key == "o=glue" or key.endswith(",o=glue")
 
 
 # Static entries
@@ -441,3 +518,337 @@ def _add_own(
         subcluster.tags.extend(fresh)
         vo = tag_input.source.vo
         subcluster.own_counts[vo] = subcluster.own_counts.get(vo, 0) + len(fresh)
+
+
+# GLUE 2
+
+
+@dataclass(frozen=True)
+class Glue2Node:
+    """A GLUE 2 entry that others name: its ID (for their foreign keys) and DN (for entries under it)."""
+
+    id: str
+    dn: str
+
+
+@dataclass
+class ExecutionEnvironment:
+    """A SubCluster's ExecutionEnvironment and the ComputingManager its ApplicationEnvironments go under.
+
+    ``excluded`` holds the values (lower-cased) whose ApplicationEnvironment
+    gip does not print: the static LDIF has it already, or another has its DN.
+    """
+
+    node: Glue2Node
+    manager: Glue2Node
+    subcluster: SubCluster
+    entry: Optional[StaticEntry] = None
+    excluded: FrozenSet[str] = frozenset()
+
+    @property
+    def values(self) -> List[str]:
+        """The values that get an ApplicationEnvironment, in the SubCluster's publishing order."""
+        if not self.excluded:
+            return self.subcluster.tags
+        return [value for value in self.subcluster.tags if value.lower() not in self.excluded]
+
+    def application_id(self, value: str) -> str:
+        return f"{value}_{self.node.id}"
+
+    def application_dn(self, value: str) -> str:
+        from gip.publish import rdn
+
+        return f"GLUE2ApplicationEnvironmentID={rdn(self.application_id(value))},{self.manager.dn}"
+
+
+@dataclass
+class Share:
+    """One GLUE2ComputingShare and the state it publishes.
+
+    ``state`` is its ServingState (``production`` for a share gip renders),
+    ``new_state`` the ServingState gip sets instead, ``ce_state`` a site state
+    outside the enumeration, published in OtherInfo as ``CEState=<value>``.
+    ``vo`` and ``rules`` (its MappingPolicy) belong to a share gip renders.
+    """
+
+    node: Glue2Node
+    queue: Optional[str]
+    entry: Optional[StaticEntry]
+    state: Optional[str]
+    other_info: List[str] = field(default_factory=list)
+    vo: Optional[str] = None
+    rules: Tuple[str, ...] = ()
+    new_state: Optional[str] = None
+    ce_state: Optional[str] = None
+
+    @property
+    def published_state(self) -> Optional[str]:
+        return self.state if self.new_state is None else self.new_state
+
+    @property
+    def published_other_info(self) -> List[str]:
+        """OtherInfo with gip's CEState in place of any the share had."""
+        if self.ce_state is None:
+            return self.other_info
+        kept = [info for info in self.other_info if not info.startswith(CE_STATE_INFO)]
+        return kept + [CE_STATE_INFO + self.ce_state]
+
+    @property
+    def changed(self) -> bool:
+        return self.new_state is not None or self.ce_state is not None
+
+    @property
+    def has_state(self) -> bool:
+        """True when the entry holds ServingState already: a plugin replaces it, else adds it."""
+        return self.entry is None or self.entry.has(SERVING_STATE)
+
+    def other_info_change(self) -> Tuple[str, List[str]]:
+        """How a plugin block sets CEState: ``add`` it (OtherInfo has many values, and may be
+        absent), or ``replace`` the share's values where one holds an older CEState."""
+        if any(info.startswith(CE_STATE_INFO) for info in self.other_info):
+            return "replace", self.published_other_info
+        return "add", [CE_STATE_INFO + self.ce_state] if self.ce_state is not None else []
+
+    def replaced(self) -> Dict[str, List[str]]:
+        """The attributes (lower-cased names) gip publishes in place of the static entry's."""
+        replaced: Dict[str, List[str]] = {}
+        if self.new_state is not None:
+            replaced[SERVING_STATE.lower()] = [self.new_state]
+        if self.ce_state is not None:
+            replaced[OTHER_INFO.lower()] = self.published_other_info
+        return replaced
+
+
+@dataclass
+class Glue2Site:
+    """What gip publishes in GLUE 2.
+
+    ``service`` and ``manager`` are the entries gip renders (base templates),
+    None with base static; ``missing`` says which static entries the
+    ApplicationEnvironments need and do not find.
+    """
+
+    environments: List[ExecutionEnvironment]
+    shares: List[Share]
+    service: Optional[Glue2Node] = None
+    manager: Optional[Glue2Node] = None
+    missing: List[Problem] = field(default_factory=list)
+
+    @property
+    def application_count(self) -> int:
+        return sum(len(env.values) for env in self.environments)
+
+
+def build_glue2(site: Site) -> Glue2Site:
+    """The GLUE 2 side of a Site whose SubClusters, CEs and tags are decided."""
+    if site.base == BASE_TEMPLATES:
+        glue2 = _template_glue2(site.config, site.subclusters, site.ces)
+    else:
+        glue2 = _static_glue2(site.config, site.entries, site.subclusters, site.problems)
+    _exclude_clashes(glue2.environments, site.config.path, site.problems)
+    return glue2
+
+
+def set_share_state(config: SiteConfig, share: Share) -> None:
+    """Applies the site's state for the share's queue, as the module docstring says."""
+    wanted = config.state_for(share.queue)
+    if wanted is None or not _policy_allows(config, share.state):
+        return
+    lowered = wanted.lower()
+    if lowered in SERVING_STATES:
+        if lowered != share.state:
+            share.new_state = lowered
+    elif [info for info in share.other_info if info.startswith(CE_STATE_INFO)] != [CE_STATE_INFO + wanted]:
+        share.ce_state = wanted
+
+
+def _policy_allows(config: SiteConfig, current: Optional[str]) -> bool:
+    if config.state_policy == POLICY_ALWAYS or current is None:
+        return True
+    return current.lower() == SERVING_STATES[0]
+
+
+def _node(attribute: str, node_id: str, parent: str) -> Glue2Node:
+    from gip.publish import rdn
+
+    return Glue2Node(node_id, f"{attribute}={rdn(node_id)},{parent}")
+
+
+# GLUE 2 entries rendered from templates
+
+
+def _template_glue2(config: SiteConfig, subclusters: Sequence[SubCluster],
+                    ces: Sequence[ComputingElement]) -> Glue2Site:
+    service = _node("GLUE2ServiceID", _service_id(config), GLUE2_BASE)
+    manager = _node("GLUE2ManagerID", f"{service.id}_Manager", service.dn)
+    environments = [ExecutionEnvironment(_node("GLUE2ResourceID", sc.unique_id, service.dn), manager, sc)
+                    for sc in subclusters]
+    shares = [share for ce in ces for share in _template_shares(config, ce, service)]
+    return Glue2Site(environments, shares, service, manager)
+
+
+def _service_id(config: SiteConfig) -> str:
+    """YAIM's COMPUTING_SERVICE_ID, whose default is ``<CE_HOST>_ComputingElement``."""
+    given = config.values.get(SERVICE_ID_KEY)
+    if given is not None:
+        return _required(given, SERVICE_ID_KEY, config)
+    return f"{_required(config.ce_host, 'CE_HOST', config)}_ComputingElement"
+
+
+def _template_shares(config: SiteConfig, ce: ComputingElement, service: Glue2Node) -> List[Share]:
+    """One share per VO allowed on the queue, its rules (VO and FQANs of that VO) in its MappingPolicy.
+
+    One per VO rather than per rule: two rules of one VO (``atlas`` and
+    ``/atlas/ROLE=production``) would otherwise give two shares with one ID.
+    """
+    by_vo: Dict[str, List[str]] = {}
+    for rule in ce.access_rules:
+        by_vo.setdefault(rule_vo(rule), []).append(rule)
+    shares = []
+    for vo, rules in by_vo.items():
+        node = _node("GLUE2ShareID", f"{ce.queue}_{vo}_{service.id}", service.dn)
+        share = Share(node, ce.queue, None, SERVING_STATES[0], vo=vo, rules=tuple(rules))
+        set_share_state(config, share)
+        shares.append(share)
+    return shares
+
+
+def rule_vo(rule: str) -> str:
+    """The VO of an access rule: ``VO:atlas`` and ``VOMS:/atlas/ROLE=pilot`` give ``atlas``."""
+    return rule.partition(":")[2].lstrip("/").split("/", 1)[0]
+
+
+# GLUE 2 entries of the static LDIF
+
+
+def _static_glue2(config: SiteConfig, entries: Sequence[StaticEntry], subclusters: Sequence[SubCluster],
+                  problems: List[Problem]) -> Glue2Site:
+    tree = [entry for entry in entries if in_glue2_tree(entry.dn)]
+    shares = [_static_share(config, entry) for entry in tree if entry.has_class(SHARE_CLASS)]
+    if not shares and _has_states(config):
+        reason = f"no {SHARE_CLASS} in the static LDIF: the CE state is not published in GLUE 2"
+        problems.append(Problem(config.path, None, reason))
+    index = _StaticGlue2(tree, config)
+    missing: List[Problem] = []
+    environments = []
+    for sc in subclusters:
+        env = index.environment(sc, missing)
+        if env is not None:
+            environments.append(env)
+    _exclude_static_applications(environments, tree)
+    return Glue2Site(environments, shares, missing=missing)
+
+
+def _has_states(config: SiteConfig) -> bool:
+    return config.ce_state is not None or any(key.endswith("_CE_STATE") for key in config.values)
+
+
+def _static_share(config: SiteConfig, entry: StaticEntry) -> Share:
+    share_id = _entry_id(entry, "GLUE2ShareID") or entry.dn
+    queue = entry.first("GLUE2ComputingShareMappingQueue")
+    share = Share(Glue2Node(share_id, entry.dn), queue, entry, entry.first(SERVING_STATE), entry.values(OTHER_INFO))
+    set_share_state(config, share)
+    return share
+
+
+def _entry_id(entry: StaticEntry, attribute: str) -> Optional[str]:
+    return entry.first(attribute) or _rdn_value(entry.dn, attribute)
+
+
+class _StaticGlue2:
+    """The static GLUE 2 entries ApplicationEnvironments hang on, and what to say when one is missing."""
+
+    def __init__(self, tree: Sequence[StaticEntry], config: SiteConfig) -> None:
+        self.config = config
+        self.environments: Dict[str, StaticEntry] = {}
+        self.managers: List[Glue2Node] = []
+        services: List[Optional[str]] = []
+        for entry in tree:
+            if entry.has_class(ENVIRONMENT_CLASS):
+                resource_id = _entry_id(entry, "GLUE2ResourceID")
+                if resource_id is not None:
+                    self.environments.setdefault(resource_id.lower(), entry)
+            elif entry.has_class(MANAGER_CLASS):
+                manager_id = _entry_id(entry, "GLUE2ManagerID")
+                if manager_id is not None:
+                    self.managers.append(Glue2Node(manager_id, entry.dn))
+                services.append(entry.first("GLUE2ManagerServiceForeignKey"))
+            elif entry.has_class(SERVICE_CLASS):
+                services.insert(0, _entry_id(entry, "GLUE2ServiceID"))
+        default = config.values.get(SERVICE_ID_KEY) or f"{config.ce_host or '${CE_HOST}'}_ComputingElement"
+        # Only for the DNs gip names when an entry is missing: the service found, else YAIM's default.
+        self.service_id = next((found for found in services if found), default)
+
+    def environment(self, sc: SubCluster, missing: List[Problem]) -> Optional[ExecutionEnvironment]:
+        entry = self.environments.get(sc.unique_id.lower())
+        if entry is None:
+            dn = _node("GLUE2ResourceID", sc.unique_id, self._service_dn()).dn
+            missing.append(self._needs(sc, f"the {ENVIRONMENT_CLASS} with GLUE2ResourceID {sc.unique_id} ({dn})"))
+            return None
+        wanted = (entry.first("GLUE2ResourceManagerForeignKey")
+                  or entry.first("GLUE2ExecutionEnvironmentComputingManagerForeignKey"))
+        manager = self._manager(wanted)
+        if manager is None:
+            name = wanted or f"{self.service_id}_Manager"
+            dn = _node("GLUE2ManagerID", name, self._service_dn()).dn
+            missing.append(self._needs(sc, f"the {MANAGER_CLASS} with GLUE2ManagerID {name} ({dn})"))
+            return None
+        resource_id = _entry_id(entry, "GLUE2ResourceID") or sc.unique_id
+        return ExecutionEnvironment(Glue2Node(resource_id, entry.dn), manager, sc, entry)
+
+    def _manager(self, wanted: Optional[str]) -> Optional[Glue2Node]:
+        """The manager an ExecutionEnvironment names; the only one there is where it names none."""
+        if wanted is None:
+            return self.managers[0] if len(self.managers) == 1 else None
+        return next((manager for manager in self.managers if manager.id == wanted), None)
+
+    def _service_dn(self) -> str:
+        return _node("GLUE2ServiceID", self.service_id, GLUE2_BASE).dn
+
+    def _needs(self, sc: SubCluster, what: str) -> Problem:
+        path, line = (sc.entry.path, sc.entry.line) if sc.entry is not None else (self.config.path, None)
+        reason = f"SubCluster {sc.unique_id}: its GLUE 2 ApplicationEnvironments need {what} in the static LDIF"
+        return Problem(path, line, reason + "; none are published")
+
+
+def _exclude_static_applications(environments: Sequence[ExecutionEnvironment], tree: Sequence[StaticEntry]) -> None:
+    """Leaves out the ApplicationEnvironments the static LDIF holds already (the BDII keeps one per DN)."""
+    static = {dn_key(entry.dn) for entry in tree if entry.has_class(APPLICATION_CLASS)}
+    if not static:
+        return
+    for env in environments:
+        env.excluded = frozenset(v.lower() for v in env.subcluster.tags if dn_key(env.application_dn(v)) in static)
+
+
+def _exclude_clashes(environments: Sequence[ExecutionEnvironment], origin: str, problems: List[Problem]) -> None:
+    """Leaves out an ApplicationEnvironment whose DN an earlier one has.
+
+    ``<value>_<ResourceID>`` can repeat only under one manager, for two
+    ResourceIDs equal ignoring case or where one ends with ``_`` and the
+    other ('b' and 'a_b'): only such pairs are compared, value by value.
+    """
+    for index, later in enumerate(environments):
+        for earlier in environments[:index]:
+            if _may_clash(earlier, later):
+                _exclude_taken(earlier, later, origin, problems)
+
+
+def _may_clash(first: ExecutionEnvironment, second: ExecutionEnvironment) -> bool:
+    if dn_key(first.manager.dn) != dn_key(second.manager.dn):
+        return False
+    one, other = first.node.id.lower(), second.node.id.lower()
+    return one == other or one.endswith("_" + other) or other.endswith("_" + one)
+
+
+def _exclude_taken(earlier: ExecutionEnvironment, later: ExecutionEnvironment, origin: str,
+                   problems: List[Problem]) -> None:
+    taken: Set[str] = {dn_key(earlier.application_dn(value)) for value in earlier.values}
+    clashing = [value for value in later.values if dn_key(later.application_dn(value)) in taken]
+    if not clashing:
+        return
+    later.excluded = later.excluded | {value.lower() for value in clashing}
+    sc = later.subcluster
+    path, line = (sc.entry.path, sc.entry.line) if sc.entry is not None else (origin, None)
+    reason = (f"SubCluster {sc.unique_id}: {len(clashing)} GLUE 2 ApplicationEnvironment(s) would have the DN of "
+              f"one of SubCluster {earlier.subcluster.unique_id}'s; left out")
+    problems.append(Problem(path, line, reason, clashing[0]))

@@ -15,6 +15,8 @@ these filters only:
 ``{{ values | lines("Attr") }}``      one line per value; a tag list is one call
 ``{{ pairs | attributes(entry) }}``   (attribute, values) pairs, in order
 ``{{ value | rdn }}``                 a value escaped for use in a DN (RFC 4514)
+``{{ env | application_environments }}``  every GLUE 2 ApplicationEnvironment of
+                                      one ExecutionEnvironment (see below)
 
 None prints nothing, so that ``| default(none)`` makes a key optional.
 A value that fails the rule is left out and reported with where it came
@@ -23,6 +25,19 @@ entry whose DN fails it is left out whole. Each filter output ends with its
 newline, so a filter that prints nothing leaves no blank line: templates
 write ``-}}`` where the next template line continues the same entry.
 Entries are separated by one blank line.
+
+A site's ApplicationEnvironments number one per tag and SubCluster: 420,000
+on a large site, too many for a template loop. gip's own
+``glue2-appenv.ldif.j2`` (one entry for ``value`` and ``env``) is rendered
+twice per ExecutionEnvironment instead, with two marker values of different
+lengths; where both renders cut at their marker give the same pieces, every
+entry is those pieces joined around its value. That is exact for a value that
+gip.tags' rule would pass (ASCII letters, digits and ``._-``, starting with a
+letter or digit): such a value needs no RFC 4514 escape, no RFC 2849 base64,
+and cannot make ``dn:``. Each batch of values is checked against that
+character set at once; a value outside it, a render that differs, or a site's
+own copy of the template (which may look at the value in any way) gets the
+template rendered per entry.
 """
 
 from __future__ import annotations
@@ -39,7 +54,7 @@ from gip.report import Problem
 if TYPE_CHECKING:
     import jinja2
 
-    from gip.model import Site
+    from gip.model import ExecutionEnvironment, Site
 
 TEMPLATES_VARIABLE = "GIP_TEMPLATES"
 GLUE1_BASE = "mds-vo-name=resource,o=grid"
@@ -49,15 +64,26 @@ MODE_PLUGIN = "plugin"
 MODE_MERGED_STATIC = "merged-static"
 MODE_MERGED_TEMPLATES = "merged-templates"
 
-# The templates each output renders, per GLUE version. GLUE 2 adds its own rows.
+# The templates each output renders, per GLUE version.
 TEMPLATES: Dict[Tuple[str, str], Tuple[str, ...]] = {
     (MODE_PLUGIN, "1"): ("glue1-plugin.ldif.j2",),
     (MODE_MERGED_STATIC, "1"): ("glue1-merged-static.ldif.j2",),
     (MODE_MERGED_TEMPLATES, "1"): ("glue1-merged-templates.ldif.j2",),
+    (MODE_PLUGIN, "2"): ("glue2-plugin.ldif.j2",),
+    (MODE_MERGED_STATIC, "2"): ("glue2-merged-static.ldif.j2",),
+    (MODE_MERGED_TEMPLATES, "2"): ("glue2-merged-templates.ldif.j2",),
 }
+APPLICATION_TEMPLATE = "glue2-appenv.ldif.j2"
+# Two values the rule below passes, of different lengths and shapes: see the module docstring.
+_MARKERS = ("VO-gip-marker-4f1c9", "0gipMark.b7_")
+_SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SAFE_VALUES = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:\n[A-Za-z0-9][A-Za-z0-9._-]*)*")
 
 # Marks an entry whose DN was refused, so that the whole entry is dropped.
 _DROP = "\x00"
+# Brackets the number of deferred data: no value gip prints holds a control character.
+_DEFERRED = "\x01gip-deferred\x01"
+_DEFERRED_MARK = re.compile(re.escape(_DEFERRED) + r"(\d+)" + re.escape(_DEFERRED))
 # RFC 4514 escapes these anywhere in a value ('=' too, as python-ldap does); NUL as \\00.
 _RDN_ESCAPES = str.maketrans({**{char: "\\" + char for char in '\\,+"<>;='}, "\x00": "\\00"})
 _UNDEFINED_NAME = re.compile(r"has no attribute '([^']+)'|'([^']+)' is undefined")
@@ -101,7 +127,10 @@ class Publisher:
     def __init__(self, dirs: Sequence[Path]) -> None:
         import jinja2
 
+        from gip.model import GLUE2_BASE
+
         self.problems: List[Problem] = []
+        self._deferred: List[bytes] = []
         self._origin = ""
         self._dropped = False
         self.env = jinja2.Environment(
@@ -114,14 +143,39 @@ class Publisher:
             auto_reload=False,
         )
         self.env.filters.update(
-            dn=self.dn, line=self.line, lines=self.lines, attributes=self.attributes, rdn=rdn
+            dn=self.dn, line=self.line, lines=self.lines, attributes=self.attributes, rdn=rdn,
+            application_environments=self.application_environments,
         )
-        self.env.globals.update(glue1_base=GLUE1_BASE)
+        self.env.globals.update(glue1_base=GLUE1_BASE, glue2_base=GLUE2_BASE)
 
     def render_site(self, site: Site, mode: str, glue: str) -> str:
         """The LDIF of one output: every template it needs, in order."""
+        return b"".join(self.render_site_parts(site, mode, glue)).decode("utf-8")
+
+    def render_site_parts(self, site: Site, mode: str, glue: str) -> List[bytes]:
+        """render_site() as the UTF-8 parts to write one after the other.
+
+        The ApplicationEnvironments of a large site are hundreds of megabytes:
+        kept as parts of their own, they are never copied into the text
+        around them nor encoded again.
+        """
         names = templates_for(mode, glue)
-        return "".join(self.render(name, site.config.path, site=site, cfg=site.config.values) for name in names)
+        text = "".join(self.render(name, site.config.path, site=site, cfg=site.config.values) for name in names)
+        return self._resolved(text)
+
+    def _defer(self, data: bytes) -> str:
+        """Keeps ``data`` aside; the returned mark stands for it in the rendered text."""
+        self._deferred.append(data)
+        return f"{_DEFERRED}{len(self._deferred) - 1}{_DEFERRED}"
+
+    def _resolved(self, text: str) -> List[bytes]:
+        """The text cut at its marks, the deferred data in their places."""
+        # split() with a group: the text, then each mark's number and the text after it.
+        pieces = _DEFERRED_MARK.split(text)
+        parts = [self._deferred[int(piece)] if index % 2 else piece.encode("utf-8")
+                 for index, piece in enumerate(pieces)]
+        self._deferred.clear()
+        return [part for part in parts if part]
 
     def render(self, name: str, origin: str, **variables: Any) -> str:
         """Renders one template; ``origin`` names where values without one came from."""
@@ -139,7 +193,59 @@ class Publisher:
             raise ConfigError(f"{error.filename or error.name}:{error.lineno}: {error.message}") from error
         return _without_dropped(text) if self._dropped else text
 
+    def _render_nested(self, template: "jinja2.Template", **variables: Any) -> str:
+        """Renders a template from inside a filter, leaving the outer render's state as it was."""
+        import jinja2
+
+        saved = (self._origin, self._dropped)
+        self._dropped = False
+        try:
+            text = template.render(**variables)
+        except jinja2.UndefinedError as error:
+            raise ConfigError(_undefined_message(error, self._origin, template.name or "?")) from error
+        finally:
+            dropped = self._dropped
+            self._origin, self._dropped = saved
+        return _without_dropped(text) if dropped else text
+
     # Filters
+
+    def application_environments(self, env: ExecutionEnvironment) -> str:
+        """The ApplicationEnvironment entries of one ExecutionEnvironment, each ending with a blank line.
+
+        Deferred (see render_site_parts): the text holds a mark in their place.
+        """
+        values = env.values
+        if not values:
+            return ""
+        return self._defer(self._applications(env, values).encode("utf-8"))
+
+    def _applications(self, env: ExecutionEnvironment, values: List[str]) -> str:
+        template = self.env.get_template(APPLICATION_TEMPLATE)
+        pieces = self._pieces(template, env)
+        if pieces is None:
+            return "".join(self._render_nested(template, value=value, env=env) for value in values)
+        if _SAFE_VALUES.fullmatch("\n".join(values)):
+            return joined_entries(pieces, values)
+        return "".join(
+            joined_entries(pieces, [value]) if _SAFE_VALUE.fullmatch(value)
+            else self._render_nested(template, value=value, env=env)
+            for value in values
+        )
+
+    def _pieces(self, template: "jinja2.Template", env: ExecutionEnvironment) -> Optional[List[str]]:
+        """One entry cut where its value goes, or None where that cannot be trusted (module docstring)."""
+        if template.filename is None or Path(template.filename).parent != builtin_template_dir():
+            return None
+        before = len(self.problems)
+        first = self._render_nested(template, value=_MARKERS[0], env=env)
+        found = [_unmarked(problem) for problem in self.problems[before:]]
+        second = self._render_nested(template, value=_MARKERS[1], env=env)
+        pieces = first.split(_MARKERS[0])
+        same = pieces == second.split(_MARKERS[1])
+        # What the two renders met, every entry meets alike: report it once (per entry where they differ).
+        self.problems[before:] = found if same else []
+        return pieces if same else None
 
     def dn(self, dn: str, origin: object = None) -> str:
         try:
@@ -204,6 +310,25 @@ def rdn(value: str) -> str:
     if text.startswith(("#", " ")):
         text = "\\" + text
     return text
+
+
+def joined_entries(pieces: List[str], values: List[str]) -> str:
+    """One entry per value: ``pieces`` joined with the value between each two."""
+    if len(pieces) == 4:
+        # gip's own template: the value is in the DN, the ID and the AppName.
+        head, first, second, tail = pieces
+        return "".join([f"{head}{v}{first}{v}{second}{v}{tail}" for v in values])
+    form = "%s".join(piece.replace("%", "%%") for piece in pieces)
+    count = len(pieces) - 1
+    return "".join([form % ((value,) * count) for value in values])
+
+
+def _unmarked(problem: Problem) -> Problem:
+    """A problem met while rendering a marker value, told of every value."""
+    reason, subject = problem.reason, problem.subject
+    for marker in _MARKERS:
+        reason, subject = reason.replace(marker, "<each value>"), subject.replace(marker, "<each value>")
+    return Problem(problem.path, problem.line, reason, subject)
 
 
 def _without_dropped(text: str) -> str:

@@ -27,7 +27,7 @@ from gip.tagfile import read_tag_file
 from gip.tagtree import default_info_dir, scan_info_dir
 
 if TYPE_CHECKING:
-    from gip.model import Site, TagInput
+    from gip.model import Share, Site, TagInput
     from gip.staticldif import StaticEntry
     from gip.wrap import Override
 
@@ -54,6 +54,13 @@ Publishes a CE's software tags and CE state through its resource BDII.
            GlueCEStateStatus race each other and the winner is random
   check    a readable summary of what would be published, every skipped tag
            with file:line and reason; exit 1 when anything was skipped
+
+--glue 2 or both adds GLUE 2 under GLUE2GroupID=resource,o=glue: a
+GLUE2ApplicationEnvironment per tag and SubCluster (merged only: a plugin
+cannot create entries) and the CE state on each ComputingShare (ServingState
+for production, draining, queueing or closed; CEState=<value> in OtherInfo for
+any other). With --base static the GLUE 2 entries of the static LDIF are the
+parents, so give their files with --static-ldif too.
 
 Environment: GIP_SITE_INFO (site-info.def), GIP_STATIC_LDIF (static LDIF files,
 colon-separated), EDG_LOCATION_VAR (tags in $EDG_LOCATION_VAR/info),
@@ -117,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "the BDII's own limit is 300)")
     wrap.add_argument("plugin_command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                       help="the batch system's plugin and its arguments")
+    _glue_option(wrap)
     check = _subcommand(commands, "check", "summary of what would be published; exit 1 if anything is skipped")
+    _glue_option(check)
     _base_option(check)
     check.add_argument("--merged", action="store_true",
                        help="check the merged output (implied by --base templates): what it would skip, and "
@@ -251,8 +260,13 @@ def build(options: Options, base: str) -> Tuple[Site, List[Problem], Optional[st
 
     templates = base == BASE_TEMPLATES
     inputs = read_inputs(options, static=not templates, config_required=templates)
-    site = build_site(inputs.config, inputs.entries, inputs.tag_inputs, base)
+    site = build_site(inputs.config, inputs.entries, inputs.tag_inputs, base, options.glue)
     return site, inputs.problems + site.problems, inputs.config_error
+
+
+def application_problems(site: Site) -> List[Problem]:
+    """What stops GLUE 2 ApplicationEnvironments: the static entries they need and do not find."""
+    return list(site.glue2.missing) if site.glue2 is not None else []
 
 
 # -- the subcommands --------------------------------------------------------------
@@ -263,6 +277,10 @@ def plugin_command(args: argparse.Namespace, options: Options, stdout: IO[str]) 
 
     templates_for(MODE_PLUGIN, options.glue)
     site, problems, config_error = build(options, "static")
+    if site.glue2 is not None:
+        log.warning("GLUE 2 ApplicationEnvironments are new entries, which a plugin cannot create: "
+                    "gip-provider merged in the BDII's provider/ folder publishes them; this plugin sets "
+                    "the ComputingShare states only")
     text = _render(site, MODE_PLUGIN, options, problems)
     return _finish(stdout, text, problems, config_error, options)
 
@@ -273,6 +291,7 @@ def merged_command(args: argparse.Namespace, options: Options, stdout: IO[str]) 
     mode = MODE_MERGED_TEMPLATES if options.base == "templates" else MODE_MERGED_STATIC
     templates_for(mode, options.glue)
     site, problems, config_error = build(options, options.base)
+    problems.extend(application_problems(site))
     if options.base == "static":
         problems.extend(static_in_bdii_ldif_dir(options))
     text = _render(site, mode, options, problems)
@@ -287,12 +306,13 @@ def wrap_command(args: argparse.Namespace, options: Options, stdout: IO[str]) ->
         raise UsageError("wrap needs the batch system's plugin: gip-provider wrap [options] -- CMD ARGS...")
     site, problems, config_error = build(options, "static")
     data, ok = wrapped_output(site, command, args.timeout, options, problems)
-    code = _finish_bytes(stdout, data, problems, config_error, options)
+    code = _finish(stdout, [data], problems, config_error, options)
     return code if ok else EXIT_FAILED
 
 
 def check_command(args: argparse.Namespace, options: Options, stdout: IO[str]) -> int:
     site, problems, config_error = build(options, options.base)
+    problems.extend(application_problems(site))
     if args.merged or options.base == "templates":
         # Only the merged output prints values gip has not checked already (those of
         # the static entries, or site-info.def's): render it for what it would skip.
@@ -315,13 +335,13 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace, Options, IO[str]], int]] = {
 }
 
 
-def _render(site: Site, mode: str, options: Options, problems: List[Problem]) -> str:
+def _render(site: Site, mode: str, options: Options, problems: List[Problem]) -> List[bytes]:
     from gip.publish import Publisher, template_dirs
 
     publisher = Publisher(template_dirs(options.templates, problems))
-    text = publisher.render_site(site, mode, options.glue)
+    parts = publisher.render_site_parts(site, mode, options.glue)
     problems.extend(publisher.problems)
-    return text
+    return parts
 
 
 def static_in_bdii_ldif_dir(options: Options) -> List[Problem]:
@@ -330,7 +350,7 @@ def static_in_bdii_ldif_dir(options: Options) -> List[Problem]:
     ldif_dir = _resolved(options.bdii_ldif_dir)
     for path in options.static_ldif:
         if Path(path).suffix == ".ldif" and _resolved(Path(path).parent) == ldif_dir:
-            reason = (f"in the BDII's ldif/ folder while gip prints merged entries: the BDII keeps the "
+            reason = ("in the BDII's ldif/ folder while gip prints merged entries: the BDII keeps the "
                       "static copy of each entry (the first it reads), without tags; move the file out")
             problems.append(Problem(path, None, reason))
     return problems
@@ -381,7 +401,7 @@ def _tag_blocks_to_add(tags: Dict[str, str], output: str, plugin: str, problems:
 
 
 def state_overrides(site: Site) -> List[Override]:
-    """One override per static GlueCE whose queue has a state set in site-info.def."""
+    """One override per static GlueCE whose queue has a state set in site-info.def, then per share."""
     from gip.model import STATE
     from gip.wrap import Override
 
@@ -393,16 +413,37 @@ def state_overrides(site: Site) -> List[Override]:
         if ce.entry is None or wanted is None:
             continue
         overrides.append(Override(ce.entry.dn, STATE, wanted, only_if, ce.state))
+    return overrides + _share_overrides(site)
+
+
+def _share_overrides(site: Site) -> List[Override]:
+    """ServingState overrides of the static shares, for a state of the GLUE 2 enumeration only.
+
+    Another state goes into OtherInfo, which has many values that a plugin may
+    print too: the share's fallback block carries it where the plugin does not
+    print the share, and the wrap engine says so where it does.
+    """
+    from gip.model import SERVING_STATES
+    from gip.wrap import GLUE2_STATE, Override
+
+    config = site.config
+    only_if = SERVING_STATES[0] if config.state_policy == POLICY_PRODUCTION_ONLY else None
+    overrides = []
+    for share in site.glue2.shares if site.glue2 is not None else ():
+        wanted = config.state_for(share.queue)
+        if share.entry is not None and wanted is not None and wanted.lower() in SERVING_STATES:
+            overrides.append(Override(share.entry.dn, GLUE2_STATE, wanted.lower(), only_if, share.state))
     return overrides
 
 
 def _only(site: Site, ces: bool) -> Site:
-    """The site with only its CEs (their state blocks) or only its SubClusters (their tag blocks)."""
+    """The site with only its CEs and shares (their state blocks) or only its SubClusters (their tag blocks)."""
     from dataclasses import replace
 
     if ces:
         return replace(site, subclusters=[])
-    return replace(site, ces=[])
+    glue2 = None if site.glue2 is None else replace(site.glue2, shares=[])
+    return replace(site, ces=[], glue2=glue2)
 
 
 def _blocks_by_key(text: str) -> Dict[str, str]:
@@ -445,15 +486,10 @@ def _joined_blocks(text: str, blocks: List[str]) -> str:
 # -- output and the report --------------------------------------------------------
 
 
-def _finish(stdout: IO[str], text: str, problems: List[Problem], config_error: Optional[str],
+def _finish(stdout: IO[str], parts: List[bytes], problems: List[Problem], config_error: Optional[str],
             options: Options) -> int:
-    return _finish_bytes(stdout, text.encode("utf-8"), problems, config_error, options)
-
-
-def _finish_bytes(stdout: IO[str], data: bytes, problems: List[Problem], config_error: Optional[str],
-                  options: Options) -> int:
     """Writes the output in one go, then the bounded report; the exit code says whether anything was skipped."""
-    _emit(stdout, data)
+    _emit(stdout, *parts)
     if config_error is not None:
         log.error("%s; publishing without the CE state override and the VOS filter", config_error)
     for line in summarize(problems, every_case=options.every_case):
@@ -461,14 +497,19 @@ def _finish_bytes(stdout: IO[str], data: bytes, problems: List[Problem], config_
     return EXIT_FAILED if problems or config_error is not None else EXIT_OK
 
 
-def _emit(stdout: IO[str], data: bytes) -> None:
-    """One write of everything: the BDII keeps nothing of a run it kills, so nothing goes out early."""
+def _emit(stdout: IO[str], *parts: bytes) -> None:
+    """Everything at the end, in one go: the BDII keeps nothing of a run it kills, so nothing goes out early.
+
+    One write per part: an output of several hundred megabytes (GLUE 2
+    ApplicationEnvironments) is not copied into one more buffer first.
+    """
     buffer = getattr(stdout, "buffer", None)
     if buffer is None:
-        stdout.write(data.decode("utf-8", "surrogateescape"))
+        stdout.write(b"".join(parts).decode("utf-8", "surrogateescape"))
     else:
         stdout.flush()
-        buffer.write(data)
+        for part in parts:
+            buffer.write(part)
         buffer.flush()
     stdout.flush()
 
@@ -479,6 +520,7 @@ def summary_lines(site: Site, problems: List[Problem], config_error: Optional[st
     lines += _tag_file_lines(site)
     lines += _subcluster_lines(site)
     lines += _ce_lines(site)
+    lines += _glue2_lines(site)
     lines.append(f"skipped or wrong: {len(problems) + (1 if config_error else 0)}")
     lines += [f"  {line}" for line in summarize(problems, every_case=True)]
     return lines
@@ -513,4 +555,27 @@ def _ce_lines(site: Site) -> List[str]:
         change = f"{before} -> {after}" if ce.new_state is not None else f"{before} (unchanged)"
         lines.append(f"  {ce.unique_id} (queue {ce.queue}): {change}")
     return lines
+
+
+def _glue2_lines(site: Site) -> List[str]:
+    glue2 = site.glue2
+    if glue2 is None:
+        return []
+    lines = [f"GLUE 2 ApplicationEnvironments: {glue2.application_count}"]
+    for env in glue2.environments:
+        lines.append(f"  {env.node.id} (SubCluster {env.subcluster.unique_id}, manager {env.manager.id}): "
+                     f"{len(env.values)}")
+    lines.append(f"GLUE 2 ComputingShares (state policy {site.config.state_policy}):")
+    for share in glue2.shares:
+        lines.append(f"  {share.node.id} (queue {share.queue or '(none)'}): {_share_change(share)}")
+    return lines
+
+
+def _share_change(share: Share) -> str:
+    before = share.state if share.state is not None else "(none)"
+    if share.new_state is not None:
+        return f"{before} -> {share.new_state}"
+    if share.ce_state is not None:
+        return f"{before} (unchanged), OtherInfo CEState={share.ce_state}"
+    return f"{before} (unchanged)"
 
