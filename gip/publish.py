@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import gip
-from gip.errors import ConfigError, GipError
+from gip.errors import ConfigError
 from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, dn_line
 from gip.report import Problem
 
@@ -114,10 +114,7 @@ def templates_for(mode: str, glue: str) -> Tuple[str, ...]:
     versions = ("1", "2") if glue == "both" else (glue,)
     names: Tuple[str, ...] = ()
     for version in versions:
-        found = TEMPLATES.get((mode, version))
-        if found is None:
-            raise GipError(f"GLUE {version} output of {mode} is not implemented yet")
-        names += found
+        names += TEMPLATES[(mode, version)]
     return names
 
 

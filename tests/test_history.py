@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import pytest
 from hypothesis import given, settings

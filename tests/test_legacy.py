@@ -9,7 +9,6 @@ the installed console scripts.
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -128,16 +128,6 @@ def test_templates_need_a_usable_site_info(site, capsys):
     assert "site-info.def:1: unsupported shell syntax '$('" in capsys.readouterr().err
 
 
-def test_glue_2_is_refused_until_it_exists(site, capsys):
-    from gip.publish import TEMPLATES
-
-    if ("plugin", "2") in TEMPLATES:
-        pytest.skip("GLUE 2 templates exist")
-    assert main(args(site, "plugin", "--glue", "2")) == 1
-    out, err = capsys.readouterr()
-    assert out == "" and "GLUE 2 output of plugin is not implemented yet" in err
-
-
 def test_help_shows_the_exit_codes_and_the_race(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gip.cli.provider import Options, build
-from gip.errors import ConfigError, GipError
+from gip.errors import ConfigError
 from gip.publish import (
     MODE_MERGED_STATIC,
     MODE_MERGED_TEMPLATES,
@@ -89,14 +89,6 @@ def test_a_missing_site_folder_is_reported_and_gips_own_templates_serve(tmp_path
 )
 def test_templates_for(mode, glue, expected):
     assert templates_for(mode, glue) == expected
-
-
-@pytest.mark.parametrize("glue", ["2", "both"])
-def test_glue_2_is_not_there_yet(glue):
-    if (MODE_PLUGIN, "2") in TEMPLATES:
-        pytest.skip("GLUE 2 templates exist")
-    with pytest.raises(GipError, match="GLUE 2 output of plugin is not implemented yet"):
-        templates_for(MODE_PLUGIN, glue)
 
 
 # -- the filters ---------------------------------------------------------------------------
