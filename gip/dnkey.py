@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+_SPACE = re.compile(r"\s")
 _AROUND_COMMA = re.compile(r"\s*,\s*")
 _AROUND_EQUALS = re.compile(r"\s*=\s*")
 _HEX_ESCAPES = (
@@ -28,7 +29,10 @@ def dn_key(dn: str) -> str:
     """The form under which bdii-update files an entry: equal keys are one entry."""
     # No strip(): bdii-update keeps spaces at either end of a DN, so "o=grid "
     # and "o=grid" are two entries to it.
-    key = _AROUND_EQUALS.sub("=", _AROUND_COMMA.sub(",", dn.lower()))
-    for escaped, plain in _HEX_ESCAPES:
-        key = key.replace(escaped, plain)
+    key = dn.lower()
+    if _SPACE.search(key) is not None:
+        key = _AROUND_EQUALS.sub("=", _AROUND_COMMA.sub(",", key))
+    if "\\" in key:
+        for escaped, plain in _HEX_ESCAPES:
+            key = key.replace(escaped, plain)
     return key

@@ -47,6 +47,7 @@ have (GFD.147 for the classes, the EGI profile for the enumerations):
 from __future__ import annotations
 
 import re
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -98,6 +99,19 @@ class TagInput:
     file: TagFile
 
 
+class TagList(List[str]):
+    """Tags in publishing order, made of parts that SubClusters share.
+
+    Every SubCluster's list holds the same global tags, up to 100,000 of them:
+    the publisher renders a part shared by several lists once (gip.publish).
+    Build a new TagList rather than change one: ``parts`` must stay its content.
+    """
+
+    def __init__(self, parts: Sequence[List[str]] = ()) -> None:
+        super().__init__(chain.from_iterable(parts))
+        self.parts: List[List[str]] = list(parts)
+
+
 @dataclass
 class SubCluster:
     """One SubCluster and the tags it publishes.
@@ -117,7 +131,10 @@ class SubCluster:
     @property
     def added(self) -> List[str]:
         """The tags the SubCluster does not hold yet: what a plugin adds."""
-        return self.tags[len(self.held):]
+        tags = self.tags
+        if isinstance(tags, TagList) and tags.parts and tags.parts[0] is self.held:
+            return TagList(tags.parts[1:])
+        return tags[len(self.held):]
 
 
 @dataclass(frozen=True)
@@ -462,10 +479,10 @@ def _fill(subcluster: SubCluster, global_tags: _GlobalTags, problems: List[Probl
     subcluster.global_counts = dict(global_tags.counts)
     held = {tag.lower(): tag for tag in subcluster.held}
     if not any(key in global_tags.spelling for key in held):
-        # The common case, kept to one list operation.
-        subcluster.tags = subcluster.held + global_tags.tags
+        # The common case: the global list itself, shared with the other SubClusters.
+        subcluster.tags = TagList([subcluster.held, global_tags.tags])
         return
-    subcluster.tags = subcluster.held + [tag for tag in global_tags.tags if tag.lower() not in held]
+    subcluster.tags = TagList([subcluster.held, [tag for tag in global_tags.tags if tag.lower() not in held]])
     for tag_input in global_tags.inputs:
         for tag in tag_input.file.tags:
             kept = held.get(tag.lower())
@@ -513,11 +530,14 @@ def _add_own(
     before = ({tag.lower(): tag for tag in subcluster.held}, global_tags.spelling)
     present: Dict[str, str] = {}
     where = f"published before it on SubCluster {subcluster.unique_id}"
+    own: List[str] = []
     for tag_input in own_inputs:
         fresh = _add_new(present, before, sorted(tag_input.file.tags), where, tag_input, problems)
-        subcluster.tags.extend(fresh)
+        own.extend(fresh)
         vo = tag_input.source.vo
         subcluster.own_counts[vo] = subcluster.own_counts.get(vo, 0) + len(fresh)
+    parts = subcluster.tags.parts if isinstance(subcluster.tags, TagList) else [list(subcluster.tags)]
+    subcluster.tags = TagList(parts + [own])
 
 
 # GLUE 2

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence,
 
 import gip
 from gip.errors import ConfigError
-from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, dn_line
+from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, attributes_block, dn_line
 from gip.report import Problem
 
 if TYPE_CHECKING:
@@ -130,6 +130,8 @@ class Publisher:
         self._deferred: List[bytes] = []
         self._origin = ""
         self._dropped = False
+        # Rendered TagList parts by (attribute, id): the part is kept too, so its id stays its own.
+        self._parts: Dict[Tuple[str, int], Tuple[List[str], str]] = {}
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
             undefined=jinja2.StrictUndefined,
@@ -264,6 +266,9 @@ class Publisher:
     def lines(self, values: Optional[Iterable[str]], attribute: str, origin: object = None) -> str:
         if values is None:
             return ""
+        parts = getattr(values, "parts", None)
+        if parts is not None:
+            return "".join(self._part_lines(part, attribute, origin) for part in parts)
         # The model's lists are lists of str already, and a tag list may hold 100,000.
         listed = values if isinstance(values, list) else [str(value) for value in values]
         try:
@@ -271,8 +276,34 @@ class Publisher:
         except UnsafeValue:
             return "".join(self._each_line(listed, attribute, origin))
 
+    def _part_lines(self, part: List[str], attribute: str, origin: object) -> str:
+        """lines() of one part of a TagList; a part shared by several lists is rendered once."""
+        key = (attribute, id(part))
+        done = self._parts.get(key)
+        if done is None or done[0] is not part:
+            done = (part, self.lines(part, attribute, origin))
+            self._parts[key] = done
+        return done[1]
+
     def attributes(self, pairs: Iterable[Tuple[str, List[str]]], origin: object = None) -> str:
-        return "".join(self.lines(values, name, origin) for name, values in pairs)
+        """Every attribute of an entry: the plain ones checked together, tag lists part by part."""
+        pieces: List[str] = []
+        plain: List[Tuple[str, List[str]]] = []
+        for name, values in pairs:
+            if getattr(values, "parts", None) is not None:  # a TagList: see lines()
+                pieces.append(self._plain_attributes(plain, origin))
+                plain = []
+                pieces.append(self.lines(values, name, origin))
+            else:
+                plain.append((name, values))
+        pieces.append(self._plain_attributes(plain, origin))
+        return "".join(pieces)
+
+    def _plain_attributes(self, pairs: List[Tuple[str, List[str]]], origin: object) -> str:
+        try:
+            return attributes_block(pairs)
+        except UnsafeValue:
+            return "".join(self.lines(values, name, origin) for name, values in pairs)
 
     def _each_line(self, values: List[str], attribute: str, origin: object) -> Iterable[str]:
         for index, value in enumerate(values):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import re
+from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -60,32 +61,56 @@ class StaticEntry:
         self._pairs = list(pairs)
         self._lines = lines
         self._index: Optional[Dict[str, List[int]]] = None
+        self._names: List[str] = []
+        self._first: Optional[Dict[str, int]] = None
         self._classes: Optional[Set[str]] = None
 
+    def _first_positions(self) -> Dict[str, int]:
+        """Where each attribute (lower-cased) first is among the pairs; made on first use.
+
+        Built in C (map, zip, dict): the model looks up a few attributes of
+        thousands of entries, and a full index of each costs more than the rest.
+        """
+        if self._first is None:
+            self._names = list(map(str.lower, map(itemgetter(0), self._pairs)))
+            count = len(self._names)
+            self._first = dict(zip(reversed(self._names), range(count - 1, -1, -1)))
+        return self._first
+
     def _positions(self) -> Dict[str, List[int]]:
-        """Where each attribute (lower-cased) is among the pairs; made on first use."""
+        """Every position of each attribute (lower-cased), for items() and line_of()."""
         if self._index is None:
+            self._first_positions()
             index: Dict[str, List[int]] = {}
-            for position, (name, _) in enumerate(self._pairs):
-                index.setdefault(name.lower(), []).append(position)
+            for position, name in enumerate(self._names):
+                index.setdefault(name, []).append(position)
             self._index = index
         return self._index
 
     def values(self, attribute: str) -> List[str]:
         """The values of ``attribute`` in file order; empty when the entry has none."""
-        return [self._pairs[i][1] for i in self._positions().get(attribute.lower(), ())]
+        wanted = attribute.lower()
+        position = self._first_positions().get(wanted)
+        if position is None:
+            return []
+        if self._names.count(wanted) == 1:
+            return [self._pairs[position][1]]
+        if self._index is not None:
+            return [self._pairs[i][1] for i in self._index[wanted]]
+        pairs = self._pairs
+        return [pairs[i][1] for i, name in enumerate(self._names) if name == wanted]
 
     def first(self, attribute: str) -> Optional[str]:
-        positions = self._positions().get(attribute.lower())
-        return self._pairs[positions[0]][1] if positions else None
+        position = self._first_positions().get(attribute.lower())
+        return None if position is None else self._pairs[position][1]
 
     def has(self, attribute: str) -> bool:
-        return attribute.lower() in self._positions()
+        return attribute.lower() in self._first_positions()
 
     def has_class(self, object_class: str) -> bool:
         # Asked of every entry to sort them: cheaper than indexing all attributes.
         if self._classes is None:
-            self._classes = {value.lower() for name, value in self._pairs if name.lower() == "objectclass"}
+            self._classes = {value.lower() for value in self.values("objectClass")}
         return object_class.lower() in self._classes
 
     def items(self) -> Iterator[Tuple[str, List[str]]]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, dn_line, value_problem
+from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, attributes_block, dn_line, value_problem
 
 
 @pytest.mark.parametrize(
@@ -95,3 +95,23 @@ def test_attribute_lines_equals_one_line_per_value(values):
     if expected is not None:
         assert expected.count("\n") == len(values)
         assert "dn:" not in expected.replace("A:", "")
+
+
+attribute_names = st.sampled_from(["GlueCEName", "objectClass", "x-1", "a;lang-en", "1bad", "a b", ""])
+
+
+@given(st.lists(st.tuples(attribute_names, st.lists(tricky_text, max_size=3)), max_size=6))
+def test_attributes_block_prints_what_attribute_lines_prints_or_refuses(pairs):
+    try:
+        block = attributes_block(pairs)
+    except UnsafeValue:
+        return  # the caller goes attribute by attribute
+    assert block == "".join(attribute_lines(name, values) for name, values in pairs)
+
+
+def test_attributes_block_refuses_what_needs_a_closer_look():
+    assert attributes_block([("A", ["x y"]), ("B", ["1", "2"])]) == "A: x y\nB: 1\nB: 2\n"
+    for pairs in ([("A", [":x"])], [("A", ["x "])], [("A", [""])], [("A", ["x\ny"])], [("A b", ["x"])],
+                  [("A", ["a dn: b"])]):
+        with pytest.raises(UnsafeValue):
+            attributes_block(pairs)
