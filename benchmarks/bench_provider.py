@@ -55,9 +55,15 @@ def run_once(argv: Sequence[str], stdout_path: str = os.devnull) -> Run:
     return Run(elapsed, usage.ru_maxrss, status)
 
 
-def measure(argv: Sequence[str], repeat: int) -> Run:
-    runs = [run_once(argv) for _ in range(repeat)]
-    return Run(statistics.median(r.seconds for r in runs), max(r.peak_kib for r in runs))
+def measure_pair(first: Sequence[str], second: Sequence[str], repeat: int) -> Tuple[Run, Run]:
+    """Both commands, their runs interleaved so that a busy moment of the machine slows both alike."""
+    runs: Tuple[List[Run], List[Run]] = ([], [])
+    for _ in range(repeat):
+        runs[0].append(run_once(first))
+        runs[1].append(run_once(second))
+    return tuple(  # type: ignore[return-value]
+        Run(statistics.median(r.seconds for r in each), max(r.peak_kib for r in each)) for each in runs
+    )
 
 
 def output_size(argv: Sequence[str], skips: bool = False) -> int:
@@ -76,9 +82,17 @@ def output_size(argv: Sequence[str], skips: bool = False) -> int:
 
 def import_seconds(repeat: int) -> float:
     python = sys.executable
-    bare = measure([python, "-c", "pass"], repeat).seconds
-    loaded = measure([python, "-c", "import jinja2, ldif, ldap.dn"], repeat).seconds
-    return max(0.0, loaded - bare)
+    loaded, bare = measure_pair([python, "-c", "import jinja2, ldif, ldap.dn"], [python, "-c", "pass"], repeat)
+    return max(0.0, loaded.seconds - bare.seconds)
+
+
+def compile_package() -> None:
+    """Byte-compiles gip as an install does: with PYTHONDONTWRITEBYTECODE set, every run would compile it again."""
+    import compileall
+
+    import gip
+
+    compileall.compile_dir(str(Path(gip.__file__).parent), quiet=1)
 
 
 def dynamic_plugin_output(site: sitegen.Site, path: Path) -> Path:
@@ -168,8 +182,7 @@ def bench_site(site: sitegen.Site, repeat: int) -> Dict[str, Tuple[Run, Run, int
     for name, argv in modes(site, inputs["dynamic"], inputs["glue2"]).items():
         size = output_size(argv, skips="--base templates" in name)
         extra = [inputs[EXTRA_INPUTS[name]]] if name in EXTRA_INPUTS else []
-        mine = measure(argv, repeat)
-        floor = measure(floor_argv(site, size, extra), repeat)
+        mine, floor = measure_pair(argv, floor_argv(site, size, extra), repeat)
         results[name] = (mine, floor, size)
     return results
 
@@ -198,6 +211,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="generate the sites here and keep them")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="gip-bench-"))
+    compile_package()
     allowance = import_seconds(args.repeat)
     print(f"python {sys.version.split()[0]}; import of jinja2 + python-ldap: {allowance * 1e3:.1f} ms")
     by_scale = {}

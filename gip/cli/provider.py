@@ -372,10 +372,15 @@ def wrapped_output(site: Site, command: List[str], timeout: float, options: Opti
     from gip import wrap
     from gip.publish import MODE_PLUGIN, Publisher, template_dirs
 
+    from gip.dnkey import dn_key
+
     publisher = Publisher(template_dirs(options.templates, problems))
-    fallbacks = _blocks_by_key(publisher.render_site(_only(site, ces=True), MODE_PLUGIN, options.glue))
-    tags = _blocks_by_key(publisher.render_site(_only(site, ces=False), MODE_PLUGIN, options.glue))
+    blocks = _blocks_by_key(publisher.render_site(site, MODE_PLUGIN, options.glue))
     problems.extend(publisher.problems)
+    # The SubClusters' blocks carry tags; every other block is a state block.
+    subclusters = {dn_key(sc.entry.dn) for sc in site.subclusters if sc.entry is not None}
+    tags = {key: block for key, block in blocks.items() if key in subclusters}
+    fallbacks = {key: block for key, block in blocks.items() if key not in subclusters}
     result = wrap.wrap(command, timeout, state_overrides(site), fallbacks)
     for note in result.notes:
         log.log(note.level, "%s", note.text)
@@ -434,16 +439,6 @@ def _share_overrides(site: Site) -> List[Override]:
         if share.entry is not None and wanted is not None and wanted.lower() in SERVING_STATES:
             overrides.append(Override(share.entry.dn, GLUE2_STATE, wanted.lower(), only_if, share.state))
     return overrides
-
-
-def _only(site: Site, ces: bool) -> Site:
-    """The site with only its CEs and shares (their state blocks) or only its SubClusters (their tag blocks)."""
-    from dataclasses import replace
-
-    if ces:
-        return replace(site, subclusters=[])
-    glue2 = None if site.glue2 is None else replace(site.glue2, shares=[])
-    return replace(site, ces=[], glue2=glue2)
 
 
 def _blocks_by_key(text: str) -> Dict[str, str]:
