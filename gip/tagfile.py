@@ -20,7 +20,6 @@ gip writes these files in one form only: one tag per line, LF endings.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -37,15 +36,20 @@ _SEPARATORS = re.compile(rb"[ \t\n\r\x0b\x0c,]+")
 _PLAIN_BYTES = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._- \t\n\r\x0b\x0c,"
 
 
-@dataclass
 class TagFile:
     """The valid tags of one file, in file order without duplicates, and what was skipped."""
 
-    path: str
-    vo: str
-    tags: List[str]
-    problems: List[Problem] = field(default_factory=list)
-    data: bytes = field(default=b"", repr=False)
+    def __init__(
+        self, path: str, vo: str, tags: List[str], problems: Optional[List[Problem]] = None, data: bytes = b""
+    ) -> None:
+        self.path = path
+        self.vo = vo
+        self.tags = tags
+        self.problems: List[Problem] = [] if problems is None else problems
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"TagFile({self.path!r}, {self.vo!r}, {len(self.tags)} tags, {len(self.problems)} problems)"
 
     def line_of(self, tag: str) -> Optional[int]:
         """The first line holding ``tag`` (ignoring case), for reports made after reading."""

@@ -13,9 +13,8 @@ with a dot, so nothing here ever reads them as tags.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, List, Mapping, Optional
+from typing import Collection, List, Mapping, NamedTuple, Optional
 
 from gip.errors import UsageError
 from gip.report import Problem
@@ -55,8 +54,7 @@ def legacy_file_path(info_dir: Path, vo: str, subcluster: Optional[str] = None) 
     return vo_folder(info_dir, vo, subcluster) / (vo + LEGACY_SUFFIX)
 
 
-@dataclass(frozen=True)
-class TagSource:
+class TagSource(NamedTuple):
     """One tag file to read: a VO's global file, or its file for one SubCluster."""
 
     vo: str
@@ -68,10 +66,12 @@ class TagSource:
         return self.path.suffix == LEGACY_SUFFIX
 
 
-@dataclass
 class TreeScan:
-    sources: List[TagSource] = field(default_factory=list)
-    problems: List[Problem] = field(default_factory=list)
+    """What scan_info_dir found: the tag files to read, and what it skipped."""
+
+    def __init__(self) -> None:
+        self.sources: List[TagSource] = []
+        self.problems: List[Problem] = []
 
 
 def scan_info_dir(info_dir: Path, vos: Optional[Collection[str]] = None) -> TreeScan:
