@@ -1,4 +1,11 @@
-"""Rendering a Site as LDIF text through Jinja2 templates.
+"""Rendering a Site as LDIF text: gip's own writer, and Jinja2 templates.
+
+What the BDII needs in a fixed shape is written by gip itself, without
+templates and without importing Jinja2: the plugin's change blocks (their
+shape is bdii-update's, DESIGN.md §3, §5) and the merged static entries (the
+static LDIF's own, with gip's values in place). Templates render what gip
+makes from site-info.def (``merged --base templates``) and the GLUE 2
+ApplicationEnvironments, whose layout a site may want to change.
 
 Templates are looked up in the site's own folder first (``--templates`` or
 ``$GIP_TEMPLATES``), then in gip's: ``gip/templates`` in an installed
@@ -64,16 +71,20 @@ MODE_PLUGIN = "plugin"
 MODE_MERGED_STATIC = "merged-static"
 MODE_MERGED_TEMPLATES = "merged-templates"
 
-# The templates each output renders, per GLUE version.
+APPLICATION_TEMPLATE = "glue2-appenv.ldif.j2"
+# The templates each output renders, per GLUE version; gip's writer does the rest.
 TEMPLATES: Dict[Tuple[str, str], Tuple[str, ...]] = {
-    (MODE_PLUGIN, "1"): ("glue1-plugin.ldif.j2",),
-    (MODE_MERGED_STATIC, "1"): ("glue1-merged-static.ldif.j2",),
+    (MODE_PLUGIN, "1"): (),
+    (MODE_MERGED_STATIC, "1"): (),
     (MODE_MERGED_TEMPLATES, "1"): ("glue1-merged-templates.ldif.j2",),
-    (MODE_PLUGIN, "2"): ("glue2-plugin.ldif.j2",),
-    (MODE_MERGED_STATIC, "2"): ("glue2-merged-static.ldif.j2",),
+    (MODE_PLUGIN, "2"): (),
+    (MODE_MERGED_STATIC, "2"): (APPLICATION_TEMPLATE,),
     (MODE_MERGED_TEMPLATES, "2"): ("glue2-merged-templates.ldif.j2",),
 }
-APPLICATION_TEMPLATE = "glue2-appenv.ldif.j2"
+RUNTIME_ENVIRONMENT = "GlueHostApplicationSoftwareRunTimeEnvironment"
+CE_STATE = "GlueCEStateStatus"
+SERVING_STATE = "GLUE2ComputingShareServingState"
+OTHER_INFO = "GLUE2EntityOtherInfo"
 # Two values the rule below passes, of different lengths and shapes: see the module docstring.
 _MARKERS = ("VO-gip-marker-4f1c9", "0gipMark.b7_")
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -119,21 +130,35 @@ def templates_for(mode: str, glue: str) -> Tuple[str, ...]:
 
 
 class Publisher:
-    """One Jinja2 environment and the Problems its filters met; make one per run."""
+    """The Problems its writer and filters met, and a Jinja2 environment made when a template is needed.
+
+    Make one per run.
+    """
 
     def __init__(self, dirs: Sequence[Path]) -> None:
-        import jinja2
-
-        from gip.model import GLUE2_BASE
-
         self.problems: List[Problem] = []
+        self._dirs = list(dirs)
+        self._env: Optional["jinja2.Environment"] = None
         self._deferred: List[bytes] = []
         self._origin = ""
         self._dropped = False
         # Rendered TagList parts by (attribute, id): the part is kept too, so its id stays its own.
         self._parts: Dict[Tuple[str, int], Tuple[List[str], str]] = {}
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+
+    @property
+    def env(self) -> "jinja2.Environment":
+        """The templates' environment, made on first use: most outputs need no template."""
+        if self._env is None:
+            self._env = self._environment()
+        return self._env
+
+    def _environment(self) -> "jinja2.Environment":
+        import jinja2
+
+        from gip.model import GLUE2_BASE
+
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([str(d) for d in self._dirs]),
             bytecode_cache=_bytecode_cache(),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
@@ -142,11 +167,12 @@ class Publisher:
             lstrip_blocks=True,
             auto_reload=False,
         )
-        self.env.filters.update(
+        env.filters.update(
             dn=self.dn, line=self.line, lines=self.lines, attributes=self.attributes, rdn=rdn,
             application_environments=self.application_environments,
         )
-        self.env.globals.update(glue1_base=GLUE1_BASE, glue2_base=GLUE2_BASE)
+        env.globals.update(glue1_base=GLUE1_BASE, glue2_base=GLUE2_BASE)
+        return env
 
     def render_site(self, site: Site, mode: str, glue: str) -> str:
         """The LDIF of one output: every template it needs, in order."""
@@ -159,9 +185,72 @@ class Publisher:
         kept as parts of their own, they are never copied into the text
         around them nor encoded again.
         """
-        names = templates_for(mode, glue)
-        text = "".join(self.render(name, site.config.path, site=site, cfg=site.config.values) for name in names)
+        self._origin = site.config.path
+        versions = ("1", "2") if glue == "both" else (glue,)
+        if mode in (MODE_PLUGIN, MODE_MERGED_STATIC):
+            write = self._plugin_text if mode == MODE_PLUGIN else self._merged_static_text
+            text = "".join(write(site, version) for version in versions)
+            text = _without_dropped(text) if _DROP in text else text
+        else:
+            names = templates_for(mode, glue)
+            text = "".join(self.render(name, site.config.path, site=site, cfg=site.config.values) for name in names)
         return self._resolved(text)
+
+    # gip's writer
+
+    def _plugin_text(self, site: Site, version: str) -> str:
+        """The changes for the BDII's plugin/ folder: one ``changetype: modify`` block per DN.
+
+        GLUE 1: a SubCluster gains the tags its static entry does not hold,
+        with ``add:`` (which creates or extends the attribute; a static value
+        is never sent again); a GlueCE's state is replaced where the entry
+        has the attribute and added where it has not, since bdii-update
+        ignores ``replace:`` of an absent attribute.
+
+        GLUE 2: a block per static ComputingShare whose state gip sets.
+        ServingState (single-valued) is replaced or added as GLUE 1's state
+        is. A CEState is added to OtherInfo (many values, maybe none yet);
+        where the share holds an older CEState, its OtherInfo is replaced by
+        its own values with the new CEState instead, since one block must not
+        delete and add one attribute. ApplicationEnvironments are new
+        entries, which bdii-update cannot create from a plugin: only the
+        merged output prints them.
+        """
+        blocks: List[str] = []
+        if version == "1":
+            for sc in site.subclusters:
+                added = sc.added if sc.entry is not None else None
+                if sc.entry is not None and added:
+                    blocks += [self.dn(sc.entry.dn, sc.entry), "changetype: modify\n",
+                               f"add: {RUNTIME_ENVIRONMENT}\n", self.lines(added, RUNTIME_ENVIRONMENT, sc.entry), "-\n\n"]
+            for ce in site.ces:
+                if ce.entry is not None and ce.new_state is not None:
+                    operation = "replace" if ce.has_state else "add"
+                    blocks += [self.dn(ce.entry.dn, ce.entry), "changetype: modify\n", f"{operation}: {CE_STATE}\n",
+                               self.line(ce.new_state, CE_STATE), "-\n\n"]
+            return "".join(blocks)
+        for share in site.glue2.shares if site.glue2 is not None else ():
+            if share.entry is None or not share.changed:
+                continue
+            blocks += [self.dn(share.entry.dn, share.entry), "changetype: modify\n"]
+            if share.new_state is not None:
+                operation = "replace" if share.has_state else "add"
+                blocks += [f"{operation}: {SERVING_STATE}\n", self.line(share.new_state, SERVING_STATE), "-\n"]
+            if share.ce_state is not None:
+                operation, values = share.other_info_change()
+                blocks += [f"{operation}: {OTHER_INFO}\n", self.lines(values, OTHER_INFO, share.entry), "-\n"]
+            blocks.append("\n")
+        return "".join(blocks)
+
+    def _merged_static_text(self, site: Site, version: str) -> str:
+        """The static entries of one GLUE version's tree with gip's values in place, in file order,
+        each ending with a blank line; for GLUE 2 then the ApplicationEnvironments of each SubCluster."""
+        pieces: List[str] = []
+        for entry, attributes in site.merged_entries(version):
+            pieces += [self.dn(entry.dn, entry), self.attributes(attributes, entry), "\n"]
+        if version == "2" and site.glue2 is not None:
+            pieces += [self.application_environments(env) for env in site.glue2.environments]
+        return "".join(pieces)
 
     def _defer(self, data: bytes) -> str:
         """Keeps ``data`` aside; the returned mark stands for it in the rendered text."""
@@ -175,6 +264,7 @@ class Publisher:
         parts = [self._deferred[int(piece)] if index % 2 else piece.encode("utf-8")
                  for index, piece in enumerate(pieces)]
         self._deferred.clear()
+        self._parts.clear()
         return [part for part in parts if part]
 
     def render(self, name: str, origin: str, **variables: Any) -> str:
@@ -278,11 +368,17 @@ class Publisher:
             return "".join(self._each_line(listed, attribute, origin))
 
     def _part_lines(self, part: List[str], attribute: str, origin: object) -> str:
-        """lines() of one part of a TagList; a part shared by several lists is rendered once."""
+        """lines() of one part of a TagList; a part shared by several lists is rendered once.
+
+        Deferred (see render_site_parts): a part may hold 100,000 lines, and
+        its mark is all the template's text ever holds of it.
+        """
+        if not part:
+            return ""
         key = (attribute, id(part))
         done = self._parts.get(key)
         if done is None or done[0] is not part:
-            done = (part, self.lines(part, attribute, origin))
+            done = (part, self._defer(self.lines(part, attribute, origin).encode("utf-8")))
             self._parts[key] = done
         return done[1]
 

@@ -32,12 +32,12 @@ _Pair = Tuple[str, Optional[bytes], int]
 # What only the parser reads right: continuation and comment lines, version:,
 # base64 (::) and URL (:<) values, CR characters. Plain substring searches: a
 # regular expression anchored at every line start is ten times slower.
-_NEEDS_PARSER = ("\n ", "\n#", "\nversion:", "::", ":<", "\r")
+_NEEDS_PARSER = (b"\n ", b"\n#", b"\nversion:", b"::", b":<", b"\r")
+_NOT_COLON_OR_NEWLINE = bytes(byte for byte in range(256) if byte not in b":\n")
 # DNs that are certainly valid as they are: attribute=value RDNs, no escapes,
 # no multi-valued RDNs, no spaces. Any other DN goes to the parser.
-# A record: lines that are not empty. A line: as python-ldap reads 'attr: value'
-# ('attr:value' keeps the value as it is; after ': ' leading blanks go).
-_RECORD = re.compile(r"[^\n]+(?:\n[^\n]+)*")
+# A line: as python-ldap reads 'attr: value' ('attr:value' keeps the value as
+# it is; after ': ' leading blanks go).
 _PAIR = re.compile(r"^([^:\n]*):(?: [^\S\n]*)?(.*)$", re.MULTILINE)
 _PLAIN_DN = re.compile(r"[A-Za-z][A-Za-z0-9-]*=[A-Za-z0-9._:/@-]+(?:,[A-Za-z][A-Za-z0-9-]*=[A-Za-z0-9._:/@-]+)*")
 
@@ -49,21 +49,60 @@ class StaticEntry:
     an attribute's first occurrence is kept for printing. ``lines`` gives the
     line of each (attribute, value) pair; without it the pairs are taken to
     follow the dn line one a line, as in a file with no folded lines.
+
+    An entry of an ASCII plain file keeps where its attribute lines are in
+    the file's text, and splits them into pairs only when all of them are
+    asked for: the model asks a few attributes of thousands of entries, which
+    substring searches of the file's lower-cased text answer (_text_values).
     """
 
     def __init__(
         self, dn: str, path: str, line: int, pairs: Sequence[Tuple[str, str]] = (),
-        lines: Optional[Sequence[int]] = None,
+        lines: Optional[Sequence[int]] = None, text: Optional["_PlainText"] = None, span: Tuple[int, int] = (0, 0),
     ) -> None:
         self.dn = dn
         self.path = path
         self.line = line
-        self._pairs = list(pairs)
+        self._pairs_read: Optional[List[Tuple[str, str]]] = None if text is not None else list(pairs)
         self._lines = lines
+        # A plain entry: its attribute lines are text.framed[start:end], a newline either side.
+        self._text = text
+        self._start, self._end = span
         self._index: Optional[Dict[str, List[int]]] = None
         self._names: List[str] = []
         self._first: Optional[Dict[str, int]] = None
         self._classes: Optional[Set[str]] = None
+
+    @property
+    def _pairs(self) -> List[Tuple[str, str]]:
+        if self._pairs_read is None:
+            body = self._text.framed[self._start:self._end] if self._text is not None else ""
+            self._pairs_read = _PAIR.findall(body)
+        return self._pairs_read
+
+    def _text_values(self, attribute: str) -> Optional[List[str]]:
+        """The values of ``attribute`` found by substring search in a plain entry's text, else None.
+
+        A line ``name: value`` follows a newline and its name runs to its
+        first colon, so ``\nname:`` (lower-cased) finds exactly the lines of
+        that attribute. The value is read as _PAIR reads it.
+        """
+        source = self._text
+        if source is None:
+            return None
+        framed, lowered, end = source.framed, source.lowered, self._end
+        key = "\n" + attribute.lower() + ":"
+        values = []
+        start = lowered.find(key, self._start - 1, end)
+        while start >= 0:
+            begin = start + len(key)
+            stop = framed.index("\n", begin)
+            value = framed[begin:stop]
+            if value[:1] == " ":
+                value = value[1:].lstrip()
+            values.append(value)
+            start = lowered.find(key, stop, end)
+        return values
 
     def _first_positions(self) -> Dict[str, int]:
         """Where each attribute (lower-cased) first is among the pairs; made on first use.
@@ -89,6 +128,9 @@ class StaticEntry:
 
     def values(self, attribute: str) -> List[str]:
         """The values of ``attribute`` in file order; empty when the entry has none."""
+        found = self._text_values(attribute)
+        if found is not None:
+            return found
         wanted = attribute.lower()
         position = self._first_positions().get(wanted)
         if position is None:
@@ -101,10 +143,16 @@ class StaticEntry:
         return [pairs[i][1] for i, name in enumerate(self._names) if name == wanted]
 
     def first(self, attribute: str) -> Optional[str]:
+        found = self._text_values(attribute)
+        if found is not None:
+            return found[0] if found else None
         position = self._first_positions().get(attribute.lower())
         return None if position is None else self._pairs[position][1]
 
     def has(self, attribute: str) -> bool:
+        found = self._text_values(attribute)
+        if found is not None:
+            return bool(found)
         return attribute.lower() in self._first_positions()
 
     def has_class(self, object_class: str) -> bool:
@@ -166,37 +214,80 @@ def parse_static_ldif(data: bytes, path: str) -> StaticLdif:
     return plain if plain is not None else parse_with_python_ldap(data, path)
 
 
+class _PlainText:
+    """The text of an ASCII plain file, framed by newlines, and its lower-cased copy (same positions)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.framed = "\n" + data.decode("ascii") + "\n"
+        self.lowered = self.framed.lower()
+
+
 def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
-    """The entries of a file of plain ``attr: value`` lines, or None when it needs the parser."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+    """The entries of a file of plain ``attr: value`` lines, or None when it needs the parser.
+
+    Records end at blank lines. Every line must hold a colon: once all other
+    bytes are gone, each line's last colon is the one followed by a newline,
+    so the file's count of ':\n' is its count of lines with a colon.
+    """
+    if any(mark in data for mark in _NEEDS_PARSER) or data.startswith((b" ", b"#", b"version:")):
         return None
-    if any(mark in text for mark in _NEEDS_PARSER) or text.startswith((" ", "#", "version:")):
-        return None
+    if not data.isascii():
+        return _parse_plain_chunks(data, path)
     result = StaticLdif()
-    line, end = 1, 0
-    for record in _RECORD.finditer(text):
-        line += text.count("\n", end, record.start())
-        end = record.start()
-        entry = _plain_entry(record.group(), path, line)
+    text = _PlainText(data)
+    framed = text.framed
+    size = len(framed) - 1
+    position, line, lines_in_records = 1, 1, 0
+    while position < size:
+        if framed[position] == "\n":
+            position, line = position + 1, line + 1
+            continue
+        end = framed.find("\n\n", position)
+        end = size if end < 0 else end
+        dn_end = framed.index("\n", position)
+        entry = _plain_entry(framed[position:dn_end], path, line, text, (dn_end + 1, end))
         if entry is None:
             return None
         result.entries.append(entry)
+        newlines = framed.count("\n", position, end)
+        lines_in_records += newlines + 1
+        position, line = end + 1, line + newlines + 1
+    with_colon = (data.translate(None, _NOT_COLON_OR_NEWLINE) + b"\n").count(b":\n")
+    return result if with_colon == lines_in_records else None
+
+
+def _parse_plain_chunks(data: bytes, path: str) -> Optional[StaticLdif]:
+    """parse_plain_ldif() for a file with UTF-8 values: record by record, each split into pairs."""
+    result = StaticLdif()
+    line = 1
+    for chunk in data.split(b"\n\n"):
+        record = chunk.strip(b"\n")
+        if record:
+            start = line + len(chunk) - len(chunk.lstrip(b"\n"))
+            if record.count(b"\n") + 1 != (record.translate(None, _NOT_COLON_OR_NEWLINE) + b"\n").count(b":\n"):
+                return None  # a line without a colon
+            try:
+                first, _, body = record.decode("utf-8").partition("\n")
+            except UnicodeDecodeError:
+                return None
+            entry = _plain_entry(first, path, start)
+            if entry is None or not body:
+                return None
+            entry._pairs_read = _PAIR.findall(body)
+            result.entries.append(entry)
+        line += chunk.count(b"\n") + 2
     return result
 
 
-def _plain_entry(record: str, path: str, line: int) -> Optional[StaticEntry]:
-    """One record of plain lines; None where the parser must have its say."""
-    first, _, body = record.partition("\n")
+def _plain_entry(
+    first: str, path: str, line: int, text: Optional[_PlainText] = None, span: Tuple[int, int] = (0, 0)
+) -> Optional[StaticEntry]:
+    """The entry of a record whose dn line is ``first``; None where the parser must have its say."""
     dn = _PAIR.fullmatch(first)
-    pairs = _PAIR.findall(body)
     # An entry without attributes is not LDIF (RFC 2849); the parser says so only at times.
-    if dn is None or dn.group(1) != "dn" or not _PLAIN_DN.fullmatch(dn.group(2)) or not pairs:
+    if dn is None or dn.group(1) != "dn" or not _PLAIN_DN.fullmatch(dn.group(2)) or span[0] > span[1]:
         return None
-    if len(pairs) != body.count("\n") + 1:
-        return None  # a line without a colon
-    return StaticEntry(dn.group(2), path, line, pairs)
+    return StaticEntry(dn.group(2), path, line, (), None, text, span)
 
 
 def parse_with_python_ldap(data: bytes, path: str) -> StaticLdif:

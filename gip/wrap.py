@@ -484,6 +484,10 @@ class _Entry:
 def _apply_one(lines: Sequence[_Line], span: _Span, override: Override, edits: _Edits) -> None:
     entry = _read_entry(lines, span, override.attribute.lower())
     problem = _entry_problem(entry, override)
+    if not lines[span.start].ending:
+        # The output ends on this entry's dn line, whose last character bdii-update cuts off; a
+        # line added after it would end that line, and bdii-update would read another DN.
+        problem = "the plugin's output ends on this entry's 'dn:' line, without a line end; left as it is"
     if problem is not None:
         edits.notes.append(Note(logging.WARNING, f"{override.dn}: {problem}"))
     elif entry.values:

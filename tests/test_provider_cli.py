@@ -9,6 +9,7 @@ from typing import List
 
 import pytest
 
+from gip.cli import provider
 from gip.cli.provider import DEFAULT_STATIC_LDIF, main, static_ldif_paths
 from gip.errors import EXIT_CODES
 from tests.support.ldifmap import ldif_map, modify_map
@@ -196,10 +197,12 @@ def test_inputs_from_the_environment(site, monkeypatch, capsys):
 def test_site_templates_from_the_environment(site, monkeypatch, capsys, tmp_path):
     templates = tmp_path / "templates"
     templates.mkdir()
-    (templates / "glue1-plugin.ldif.j2").write_text("{% for sc in site.subclusters %}{{ sc.unique_id | line('x') }}{% endfor %}")
+    (templates / "glue1-merged-templates.ldif.j2").write_text(
+        "{% for sc in site.subclusters %}{{ sc.unique_id | line('x') }}{% endfor %}"
+    )
     monkeypatch.setenv("GIP_TEMPLATES", str(templates))
-    assert main(args(site, "plugin")) == 0
-    assert capsys.readouterr().out == "x: sc1\n"
+    main(args(site, "merged", "--base", "templates"))
+    assert capsys.readouterr().out == "x: ce\n"
 
 
 @pytest.mark.parametrize(
@@ -226,27 +229,44 @@ def test_merged_warns_when_the_static_files_are_in_the_bdii_ldif_folder(site, ca
 
 
 class Recorder(io.TextIOWrapper):
-    """A stdout that counts the writes that reach its bytes."""
+    """A stdout that keeps the writes that reach its bytes, and whether gip was emitting its output then."""
 
     def __init__(self) -> None:
         self.raw_writes: List[bytes] = []
+        self.emitting = False
+        self.early_writes = 0
         recorder = self
 
         class Buffer(io.BytesIO):
             def write(self, data) -> int:  # type: ignore[override]
                 recorder.raw_writes.append(bytes(data))
+                recorder.early_writes += not recorder.emitting
                 return super().write(data)
 
         super().__init__(Buffer(), encoding="ascii", write_through=True)
 
 
 @pytest.mark.parametrize("command", ["plugin", "merged", "check"])
-def test_everything_goes_out_in_one_write(site, monkeypatch, command):
+def test_everything_goes_out_at_once_at_the_end(site, monkeypatch, command):
     add_bad_tags(site, 2)
     stdout = Recorder()
     monkeypatch.setattr(sys, "stdout", stdout)
+    emit = provider._emit
+    calls = []
+
+    def recorded_emit(out, *parts):
+        calls.append(parts)
+        stdout.emitting = True
+        try:
+            emit(out, *parts)
+        finally:
+            stdout.emitting = False
+
+    monkeypatch.setattr(provider, "_emit", recorded_emit)
     main(args(site, command))
-    assert len(stdout.raw_writes) == 1 and stdout.raw_writes[0].count(b"\n") > 3
+    # One emit, after every decision; a part per write (large parts are not copied together).
+    assert len(calls) == 1 and stdout.early_writes == 0
+    assert b"".join(stdout.raw_writes) == b"".join(calls[0]) and b"".join(calls[0]).count(b"\n") > 3
 
 
 def test_log_lines_carry_a_timestamp_when_stderr_is_not_a_terminal(site, capsys):

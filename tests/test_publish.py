@@ -63,11 +63,11 @@ def test_builtin_templates_are_found_from_a_checkout_or_an_install():
 
 
 def test_a_site_template_overrides_the_builtin_one(tmp_path):
-    (tmp_path / "glue1-plugin.ldif.j2").write_text("{{ 'site' | line('description') }}")
+    (tmp_path / "glue1-ce.ldif.j2").write_text("{{ 'site' | line('description') }}")
     problems: List[Problem] = []
     dirs = template_dirs(tmp_path, problems)
     assert dirs == [tmp_path, builtin_template_dir()] and problems == []
-    assert Publisher(dirs).render("glue1-plugin.ldif.j2", "x") == "description: site\n"
+    assert Publisher(dirs).render("glue1-ce.ldif.j2", "x") == "description: site\n"
     # The others still come from gip's own folder.
     env = Publisher(dirs).env
     assert env.get_template("glue1-cluster.ldif.j2").filename == str(builtin_template_dir() / "glue1-cluster.ldif.j2")
@@ -82,9 +82,12 @@ def test_a_missing_site_folder_is_reported_and_gips_own_templates_serve(tmp_path
 @pytest.mark.parametrize(
     "mode, glue, expected",
     [
-        (MODE_PLUGIN, "1", ("glue1-plugin.ldif.j2",)),
-        (MODE_MERGED_STATIC, "1", ("glue1-merged-static.ldif.j2",)),
+        (MODE_PLUGIN, "1", ()),
+        (MODE_PLUGIN, "both", ()),
+        (MODE_MERGED_STATIC, "1", ()),
+        (MODE_MERGED_STATIC, "both", ("glue2-appenv.ldif.j2",)),
         (MODE_MERGED_TEMPLATES, "1", ("glue1-merged-templates.ldif.j2",)),
+        (MODE_MERGED_TEMPLATES, "both", ("glue1-merged-templates.ldif.j2", "glue2-merged-templates.ldif.j2")),
     ],
 )
 def test_templates_for(mode, glue, expected):
@@ -164,9 +167,9 @@ def test_a_key_the_templates_need_is_a_config_error_naming_it(pub):
 
 
 def test_a_broken_site_template_is_a_config_error(tmp_path):
-    (tmp_path / "glue1-plugin.ldif.j2").write_text("{% for %}")
-    with pytest.raises(ConfigError, match="glue1-plugin.ldif.j2:1:"):
-        Publisher([tmp_path]).render("glue1-plugin.ldif.j2", "x")
+    (tmp_path / "glue1-ce.ldif.j2").write_text("{% for %}")
+    with pytest.raises(ConfigError, match="glue1-ce.ldif.j2:1:"):
+        Publisher([tmp_path]).render("glue1-ce.ldif.j2", "x")
 
 
 def test_a_missing_template_is_a_config_error(tmp_path):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import string
 from pathlib import Path
@@ -166,13 +167,22 @@ def plain_files(draw):
             separator = draw(st.sampled_from([": ", ":", ":  "]))
             lines.append(f"{name}{separator}{value}")
         records.append("\n".join(lines) + "\n")
-    blank = draw(st.sampled_from(["\n", "\n\n"]))
-    return blank.join(records).encode("utf-8")
+    blank = draw(st.sampled_from(["\n", "\n\n", "\n\n\n"]))
+    lead = draw(st.sampled_from(["", "\n", "\n\n"]))
+    return (lead + blank.join(records)).encode("utf-8")
 
 
 def entries_of(result):
-    return [(e.dn, e.line, [(n, v, [e.line_of(n, i) for i in range(len(v))]) for n, v in e.items()])
-            for e in result.entries], [str(p) for p in result.problems]
+    return [(e.dn, e.line, [(n, v, [e.line_of(n, i) for i in range(len(v))]) for n, v in e.items()],
+             lookups_of(e)) for e in result.entries], [str(p) for p in result.problems]
+
+
+def lookups_of(entry):
+    """What the model asks of an entry, asked first (a plain entry answers from its text)."""
+    names = [name for name, _ in entry.items()]
+    asked = [spelling for name in names + ["objectClass", "absent"] for spelling in (name, name.swapcase())]
+    fresh = copy.copy(entry)
+    return [(fresh.values(name), fresh.first(name), fresh.has(name)) for name in asked]
 
 
 @settings(max_examples=300, deadline=None)

@@ -776,3 +776,11 @@ def test_the_model_of_bdii_update_matches_the_real_one(tmp_path: Path, output: s
     static = (DATA / "static-ce.ldif").read_text().replace(
         "GlueCEName: test\nGlueCEStateFreeCPUs: 0\nGlueCEStateStatus: Production\n", "GlueCEName: test\n")
     assert bdii_update(tmp_path, static, output.encode()) == bdii_merge(static, output)
+
+
+def test_an_entry_whose_dn_line_ends_the_output_without_a_line_end_is_left_alone() -> None:
+    # bdii-update reads that DN without its last character: a line added after it would change the DN it reads.
+    text = f"dn: {LONG},"
+    applied = apply_overrides(text, [pilot(static="Production")])
+    assert applied.text == text and list(bdii_blocks(applied.text)) == [dn_key(LONG)]
+    assert any("without a line end" in note.text for note in applied.notes)
