@@ -21,6 +21,8 @@ _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*")
 _ATTRIBUTES = re.compile(r"[A-Za-z][A-Za-z0-9-]*(?:;[A-Za-z0-9-]+)*(?:\n[A-Za-z][A-Za-z0-9-]*(?:;[A-Za-z0-9-]+)*)*")
 _PRINTABLE_OR_NEWLINE = bytes(range(0x20, 0x7F)) + b"\n"
+# Lines 'name: value' whose value starts as RFC 2849 lets a value start unencoded.
+_PLAIN_LINES = re.compile(r"[A-Za-z][A-Za-z0-9-]*: [^ :<\n][^\n]*(?:\n[A-Za-z][A-Za-z0-9-]*: [^ :<\n][^\n]*)*")
 # In a newline-framed block of values: an empty value, one that starts with a
 # space, ':' or '<' (base64 or refused), or one that ends with a space.
 _EDGE = re.compile(r"\n[ :<\n]| \n")
@@ -98,6 +100,21 @@ def attributes_block(pairs: Sequence[Tuple[str, Sequence[str]]]) -> str:
     if joined.count("\n") != len(values) - 1 or _not_plain(block) or _EDGE.search(block):
         raise UnsafeValue(joined, "a value needs a closer look")
     return "".join([f"{name}: {value}\n" for name, listed in pairs for value in listed])
+
+
+def is_plain_block(text: str) -> bool:
+    """True when ``text`` is lines ``name: value`` that print as they are.
+
+    That is: each name an attribute description without options, one space
+    after its colon, each value passing value_problem() and needing no
+    base64. For a static entry's lines, which gip then prints as the file has them.
+    """
+    return (
+        _PLAIN_LINES.fullmatch(text) is not None
+        and not _not_plain("\n" + text + "\n")
+        and " \n" not in text
+        and not text.endswith(" ")
+    )
 
 
 def _not_plain(block: str) -> bool:

@@ -88,7 +88,7 @@ SHARE_CLASS = "GLUE2ComputingShare"
 APPLICATION_CLASS = "GLUE2ApplicationEnvironment"
 SERVICE_ID_KEY = "COMPUTING_SERVICE_ID"
 # The attributes gip sets in a static entry, by lower-cased name, as spelled when it adds them.
-_SPELLING = {name.lower(): name for name in (RUNTIME_ENVIRONMENT, STATE, SERVING_STATE, OTHER_INFO)}
+SPELLING = {name.lower(): name for name in (RUNTIME_ENVIRONMENT, STATE, SERVING_STATE, OTHER_INFO)}
 
 
 @dataclass(frozen=True)
@@ -208,13 +208,19 @@ class Site:
         printed once whatever ``--glue`` says: the merged output stands in
         for the static files.
         """
+        for entry, replaced in self.merged_changes(version):
+            yield entry, merged_attributes(entry, replaced)
+
+    def merged_changes(self, version: str = "1") -> Iterator[Tuple[StaticEntry, Optional[Dict[str, List[str]]]]]:
+        """merged_entries() as each static entry and the attributes gip publishes in its place
+        (lower-cased name to values; None where none), for a writer that prints the entry's own lines."""
         published = self.versions
         replacements = self._replacements()
         for entry in self.entries:
             own = "2" if in_glue2_tree(entry.dn) else "1"
             if (own if own in published else published[0]) != version:
                 continue
-            yield entry, _merged(entry, replacements.get(id(entry)) if own in published else None)
+            yield entry, replacements.get(id(entry)) if own in published else None
 
     def _replacements(self) -> Dict[int, Dict[str, List[str]]]:
         """Per static entry (by id()), the attributes gip publishes in place of the entry's own."""
@@ -231,13 +237,13 @@ class Site:
         return replacements
 
 
-def _merged(entry: StaticEntry, replaced: Optional[Dict[str, List[str]]]) -> List[Tuple[str, List[str]]]:
+def merged_attributes(entry: StaticEntry, replaced: Optional[Dict[str, List[str]]]) -> List[Tuple[str, List[str]]]:
     """The entry's attributes in file order; a replaced one keeps its place, a new one comes last."""
     if not replaced:
         return list(entry.items())
     left = dict(replaced)
     pairs = [(name, left.pop(name.lower(), values)) for name, values in entry.items()]
-    pairs.extend((_SPELLING[key], values) for key, values in left.items())
+    pairs.extend((SPELLING[key], values) for key, values in left.items())
     return pairs
 
 

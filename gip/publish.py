@@ -55,13 +55,14 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence,
 
 import gip
 from gip.errors import ConfigError
-from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, attributes_block, dn_line
+from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, attributes_block, dn_line, is_plain_block
 from gip.report import Problem
 
 if TYPE_CHECKING:
     import jinja2
 
     from gip.model import ExecutionEnvironment, Site
+    from gip.staticldif import StaticEntry
 
 TEMPLATES_VARIABLE = "GIP_TEMPLATES"
 GLUE1_BASE = "mds-vo-name=resource,o=grid"
@@ -245,9 +246,17 @@ class Publisher:
     def _merged_static_text(self, site: Site, version: str) -> str:
         """The static entries of one GLUE version's tree with gip's values in place, in file order,
         each ending with a blank line; for GLUE 2 then the ApplicationEnvironments of each SubCluster."""
+        from gip.model import merged_attributes
+
         pieces: List[str] = []
-        for entry, attributes in site.merged_entries(version):
-            pieces += [self.dn(entry.dn, entry), self.attributes(attributes, entry), "\n"]
+        for entry, replaced in site.merged_changes(version):
+            pieces.append(self.dn(entry.dn, entry))
+            lines = entry.plain_lines()
+            if lines is not None and is_plain_block(lines[0]):
+                pieces += self._spliced(entry, lines, replaced) if replaced else [lines[0], "\n"]
+            else:
+                pieces.append(self.attributes(merged_attributes(entry, replaced), entry))
+            pieces.append("\n")
         if version == "2" and site.glue2 is not None:
             pieces += [self.application_environments(env) for env in site.glue2.environments]
         return "".join(pieces)
@@ -297,6 +306,34 @@ class Publisher:
             dropped = self._dropped
             self._origin, self._dropped = saved
         return _without_dropped(text) if dropped else text
+
+    def _spliced(self, entry: "StaticEntry", lines: Tuple[str, str], replaced: Dict[str, List[str]]) -> List[str]:
+        """A plain entry's own lines with gip's values in place of a replaced attribute's lines
+        (where its first line was; at the end where the entry has none), each piece ending a line."""
+        from gip.model import SPELLING
+
+        text, lowered = "\n" + lines[0] + "\n", "\n" + lines[1] + "\n"
+        cuts: List[Tuple[int, int, str]] = []  # (start, end) of each line to drop, and what goes in the first
+        appended: List[str] = []
+        for key, values in replaced.items():
+            start = lowered.find("\n" + key + ":")
+            if start < 0:
+                appended.append(self.lines(values, SPELLING[key], entry))
+                continue
+            name = text[start + 1:start + 1 + len(key)]
+            instead = self.lines(values, name, entry)
+            while start >= 0:
+                end = text.index("\n", start + 1)
+                cuts.append((start + 1, end + 1, instead))
+                instead = ""
+                start = lowered.find("\n" + key + ":", end)
+        pieces: List[str] = []
+        done = 1
+        for start, end, instead in sorted(cuts):
+            pieces += [text[done:start], instead]
+            done = end
+        pieces.append(text[done:])
+        return pieces + appended
 
     # Filters
 

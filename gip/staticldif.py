@@ -65,7 +65,7 @@ class StaticEntry:
         self.line = line
         self._pairs_read: Optional[List[Tuple[str, str]]] = None if text is not None else list(pairs)
         self._lines = lines
-        # A plain entry: its attribute lines are text.framed[start:end], a newline either side.
+        # A plain entry: its attribute lines are text.text[start:end], after the newline ending its dn line.
         self._text = text
         self._start, self._end = span
         self._index: Optional[Dict[str, List[int]]] = None
@@ -76,11 +76,11 @@ class StaticEntry:
     @property
     def _pairs(self) -> List[Tuple[str, str]]:
         if self._pairs_read is None:
-            body = self._text.framed[self._start:self._end] if self._text is not None else ""
+            body = self._text.text[self._start:self._end] if self._text is not None else ""
             self._pairs_read = _PAIR.findall(body)
         return self._pairs_read
 
-    def _text_values(self, attribute: str) -> Optional[List[str]]:
+    def _text_values(self, attribute: str, first_only: bool = False) -> Optional[List[str]]:
         """The values of ``attribute`` found by substring search in a plain entry's text, else None.
 
         A line ``name: value`` follows a newline and its name runs to its
@@ -90,19 +90,45 @@ class StaticEntry:
         source = self._text
         if source is None:
             return None
-        framed, lowered, end = source.framed, source.lowered, self._end
+        text, lowered, end = source.text, source.lowered, self._end
         key = "\n" + attribute.lower() + ":"
         values = []
         start = lowered.find(key, self._start - 1, end)
         while start >= 0:
             begin = start + len(key)
-            stop = framed.index("\n", begin)
-            value = framed[begin:stop]
+            stop = text.find("\n", begin, end)
+            stop = end if stop < 0 else stop
+            value = text[begin:stop]
             if value[:1] == " ":
                 value = value[1:].lstrip()
             values.append(value)
+            if first_only:
+                break
             start = lowered.find(key, stop, end)
         return values
+
+    def _text_has_class(self, lowered_class: str) -> Optional[bool]:
+        """has_class() answered from a plain entry's text where two searches settle it, else None.
+
+        ``objectClass: <class>`` as YAIM writes it says yes; no line ending
+        in ``<class>`` at all says no (every value is the end of its line).
+        """
+        source = self._text
+        if source is None:
+            return None
+        lowered, start, end = source.lowered, self._start, self._end + 1
+        if lowered.find("\nobjectclass: " + lowered_class + "\n", start - 1, end) >= 0:
+            return True
+        if end <= len(lowered) and lowered.find(lowered_class + "\n", start, end) < 0:
+            return False
+        return None  # the value lines need reading (or the entry's last line ends the file)
+
+    def plain_lines(self) -> Optional[Tuple[str, str]]:
+        """The entry's attribute lines as its plain file has them, and lower-cased; None for other entries."""
+        source = self._text
+        if source is None:
+            return None
+        return source.text[self._start:self._end], source.lowered[self._start:self._end]
 
     def _first_positions(self) -> Dict[str, int]:
         """Where each attribute (lower-cased) first is among the pairs; made on first use.
@@ -143,14 +169,14 @@ class StaticEntry:
         return [pairs[i][1] for i, name in enumerate(self._names) if name == wanted]
 
     def first(self, attribute: str) -> Optional[str]:
-        found = self._text_values(attribute)
+        found = self._text_values(attribute, first_only=True)
         if found is not None:
             return found[0] if found else None
         position = self._first_positions().get(attribute.lower())
         return None if position is None else self._pairs[position][1]
 
     def has(self, attribute: str) -> bool:
-        found = self._text_values(attribute)
+        found = self._text_values(attribute, first_only=True)
         if found is not None:
             return bool(found)
         return attribute.lower() in self._first_positions()
@@ -158,6 +184,9 @@ class StaticEntry:
     def has_class(self, object_class: str) -> bool:
         # Asked of every entry to sort them: cheaper than indexing all attributes.
         if self._classes is None:
+            settled = self._text_has_class(object_class.lower())
+            if settled is not None:
+                return settled
             self._classes = {value.lower() for value in self.values("objectClass")}
         return object_class.lower() in self._classes
 
@@ -215,11 +244,11 @@ def parse_static_ldif(data: bytes, path: str) -> StaticLdif:
 
 
 class _PlainText:
-    """The text of an ASCII plain file, framed by newlines, and its lower-cased copy (same positions)."""
+    """The text of an ASCII plain file and its lower-cased copy (same positions)."""
 
     def __init__(self, data: bytes) -> None:
-        self.framed = "\n" + data.decode("ascii") + "\n"
-        self.lowered = self.framed.lower()
+        self.text = data.decode("ascii")
+        self.lowered = self.text.lower()
 
 
 def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
@@ -234,22 +263,23 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
     if not data.isascii():
         return _parse_plain_chunks(data, path)
     result = StaticLdif()
-    text = _PlainText(data)
-    framed = text.framed
-    size = len(framed) - 1
-    position, line, lines_in_records = 1, 1, 0
+    source = _PlainText(data)
+    text = source.text
+    size = len(text.rstrip("\n"))
+    position, line, lines_in_records = 0, 1, 0
     while position < size:
-        if framed[position] == "\n":
+        if text[position] == "\n":
             position, line = position + 1, line + 1
             continue
-        end = framed.find("\n\n", position)
+        end = text.find("\n\n", position, size)
         end = size if end < 0 else end
-        dn_end = framed.index("\n", position)
-        entry = _plain_entry(framed[position:dn_end], path, line, text, (dn_end + 1, end))
+        dn_end = text.find("\n", position, end)
+        dn_end = end if dn_end < 0 else dn_end
+        entry = _plain_entry(text[position:dn_end], path, line, source, (dn_end + 1, end))
         if entry is None:
             return None
         result.entries.append(entry)
-        newlines = framed.count("\n", position, end)
+        newlines = text.count("\n", position, end)
         lines_in_records += newlines + 1
         position, line = end + 1, line + newlines + 1
     with_colon = (data.translate(None, _NOT_COLON_OR_NEWLINE) + b"\n").count(b":\n")

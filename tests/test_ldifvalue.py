@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, attributes_block, dn_line, value_problem
+from gip.ldifvalue import (
+    UnsafeValue,
+    attribute_line,
+    attribute_lines,
+    attributes_block,
+    dn_line,
+    is_plain_block,
+    value_problem,
+)
 
 
 @pytest.mark.parametrize(
@@ -115,3 +123,28 @@ def test_attributes_block_refuses_what_needs_a_closer_look():
                   [("A", ["a dn: b"])]):
         with pytest.raises(UnsafeValue):
             attributes_block(pairs)
+
+
+@pytest.mark.parametrize(
+    "text, plain",
+    [
+        ("objectClass: GlueCE\nGlueCEName: long", True),
+        ("GlueCEInfoContactString: https://ce:8443/x", True),
+        ("a: b\n", False),  # an empty last line
+        ("a:b", False),
+        ("a:  b", False),
+        ("a: :b", False),
+        ("a: <b", False),
+        ("a: b ", False),
+        ("a: b \nc: d", False),
+        ("a: dn: x", False),
+        ("a: caf\u00e9", False),
+        ("a: tab\there", False),
+        ("1a: b", False),
+        ("a;lang-x: b", False),
+        ("a b: c", False),
+        ("a:", False),
+    ],
+)
+def test_plain_blocks_are_lines_that_print_as_they_are(text, plain):
+    assert is_plain_block(text) is plain

@@ -132,3 +132,55 @@ def test_merged_output_survives_any_tag_file(publisher, global_data, own_data):
     for entry in entries.values():
         assert_valid_tags(entry.get(RTE, []))
     assert entries[dn_key(SC1)][RTE][:2] == ["GLITE-3_2_0", "VO-atlas-static"]
+
+
+# A static entry that its file holds in plain lines is printed line for line; any other attribute by
+# attribute. Both must say the same to the BDII.
+_static_names = st.sampled_from([
+    "objectClass", "GlueCEStateStatus", "gluecestatestatus", "GlueHostApplicationSoftwareRunTimeEnvironment",
+    "GlueCEName", "x-1", "A", "1a", "a b", "a;lang-x",
+])
+_static_values = st.sampled_from([
+    "GlueCE", "GlueSubCluster", "Production", "Closed", "q", "GLITE-3_2_0", "VO-atlas-a", "a:b", "dn: o=x",
+    ":x", "<x", " lead", "trail ", "", "caf\u00e9", "tab\there", "\x01",
+])
+
+
+@st.composite
+def static_files(draw: st.DrawFn) -> bytes:
+    records = []
+    for number, dn in enumerate([SC1, CE, SC2]):
+        lines = [f"dn: {dn}", "objectClass: " + ("GlueCE" if dn == CE else "GlueSubCluster")]
+        for name, value in draw(st.lists(st.tuples(_static_names, _static_values), max_size=8)):
+            lines.append(name + draw(st.sampled_from([": ", ":", ":  "])) + value)
+        if dn != CE:
+            lines.append(f"GlueSubClusterUniqueID: sc{number // 2 + 1}")
+        records.append("\n".join(lines) + "\n")
+    return "\n".join(records).encode("utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(static_files(), st.sampled_from([None, "Production"]), st.booleans())
+def test_a_plain_entry_printed_line_for_line_says_what_it_says_printed_attribute_by_attribute(
+    data, policy, tags
+):
+    import gip.publish
+
+    config = CONFIG if policy else SiteConfig(path="site-info.def", values={}, vos=("atlas",),
+                                              queues=(QueueConfig("q", ("atlas",)),), ce_state="PilotSCAS",
+                                              state_policy="always")
+    entries = parse_static_ldif(data, "static.ldif").entries
+    source = TagSource("atlas", None, Path("info/atlas/atlas.ldif"))
+    inputs = [TagInput(source, parse_tags(b"VO-atlas-t1 VO-atlas-t2" if tags else b"", "atlas", "g"))]
+    outputs = []
+    for plain in (gip.publish.is_plain_block, lambda text: False):
+        site = build_site(config, entries, inputs)
+        publisher = Publisher([builtin_template_dir()])
+        original, gip.publish.is_plain_block = gip.publish.is_plain_block, plain
+        try:
+            text = publisher.render_site(site, MODE_MERGED_STATIC, "1")
+        finally:
+            gip.publish.is_plain_block = original
+        assert_safe(text)
+        outputs.append((ldif_map(text), sorted(map(str, publisher.problems))))
+    assert outputs[0] == outputs[1]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import ldif
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gip.staticldif import StaticEntry, parse_static_ldif, read_static_ldif
@@ -157,13 +157,20 @@ _attribute_names = st.text(string.ascii_letters + string.digits + "-", min_size=
 _plain_values = st.text(st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=40)
 
 
+# objectClass lines in the spellings a lookup by substring could get wrong.
+_class_lines = st.tuples(
+    st.sampled_from(["objectClass", "OBJECTCLASS", "objectClasses", "GlueCE"]),
+    st.sampled_from(["GlueCE", "gluece", "GlueCETop", "xGlueCE", " GlueCE", "\tGlueCE", "GlueCE ", "GlueSubCluster"]),
+)
+
+
 @st.composite
 def plain_files(draw):
     records = []
     for _ in range(draw(st.integers(0, 4))):
         rdns = draw(st.lists(st.tuples(_attribute_names, _plain_rdn_values), min_size=1, max_size=3))
         lines = ["dn: " + ",".join(f"{name}={value}" for name, value in rdns)]
-        for name, value in draw(st.lists(st.tuples(_attribute_names, _plain_values), max_size=6)):
+        for name, value in draw(st.lists(st.tuples(_attribute_names, _plain_values) | _class_lines, max_size=6)):
             separator = draw(st.sampled_from([": ", ":", ":  "]))
             lines.append(f"{name}{separator}{value}")
         records.append("\n".join(lines) + "\n")
@@ -182,11 +189,15 @@ def lookups_of(entry):
     names = [name for name, _ in entry.items()]
     asked = [spelling for name in names + ["objectClass", "absent"] for spelling in (name, name.swapcase())]
     fresh = copy.copy(entry)
-    return [(fresh.values(name), fresh.first(name), fresh.has(name)) for name in asked]
+    found = [(fresh.values(name), fresh.first(name), fresh.has(name)) for name in asked]
+    classes = ["GlueCE", "gluece", "GlueSubCluster", "GlueCETop", "top"]
+    return found + [copy.copy(entry).has_class(name) for name in classes]
 
 
 @settings(max_examples=300, deadline=None)
 @given(plain_files())
+@example(b"dn: o=a\nobjectClass: GlueCETop\nobjectClass: GlueCE \nobjectClass:  GlueSubCluster\n")
+@example(b"dn: o=a\nobjectClasses: GlueCE\nx: objectClass: GlueCE\n")
 def test_the_plain_reading_gives_what_the_parser_gives(data):
     from gip.staticldif import parse_plain_ldif, parse_with_python_ldap
 
