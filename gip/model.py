@@ -418,14 +418,44 @@ def _required(value: Optional[str], key: str, config: SiteConfig) -> str:
 # Tags
 
 
-@dataclass
 class _GlobalTags:
-    """The global tags in publishing order; ``spelling`` maps each, lower-cased, to itself."""
+    """The global tags in publishing order, their counts per VO, and their spellings by lower-cased tag.
 
-    tags: List[str]
-    counts: Dict[str, int]
-    spelling: Dict[str, str]
-    inputs: Sequence[TagInput]
+    The spellings are looked up only where a clash is possible, and built on
+    first use, per VO where VO names do not nest: a tag of VO ``a`` can equal
+    (ignoring case) a tag of VO ``b`` only if one name is the other's start
+    and a ``-`` ('VO-a-b-x' is valid for VO 'a' and for VO 'a-b').
+    """
+
+    def __init__(self, tags: List[str], counts: Dict[str, int], inputs: Sequence[TagInput], nested: bool) -> None:
+        self.tags = tags
+        self.counts = counts
+        self.inputs = inputs
+        self.nested = nested
+        self._spelling: Optional[Dict[str, str]] = None
+        self._by_vo: Dict[str, Dict[str, str]] = {}
+
+    @property
+    def spelling(self) -> Dict[str, str]:
+        """Every global tag, lower-cased, to itself."""
+        if self._spelling is None:
+            self._spelling = dict(zip(map(str.lower, self.tags), self.tags))
+        return self._spelling
+
+    def spelling_for(self, vo: str) -> Dict[str, str]:
+        """The spellings a tag of VO ``vo`` can clash with: its VO's, or all where VO names nest."""
+        if self.nested:
+            return self.spelling
+        found = self._by_vo.get(vo)
+        if found is None:
+            tags = [tag for tag_input in self.inputs if tag_input.source.vo == vo for tag in tag_input.file.tags]
+            found = self._by_vo[vo] = dict(zip(map(str.lower, tags), tags))
+        return found
+
+    def holds_any(self, keys: Iterable[str]) -> bool:
+        """True when a global tag equals one of ``keys`` (lower-cased values) ignoring case."""
+        keys = [key for key in keys if key.startswith("vo-")]  # no other value can be a tag
+        return bool(keys) and not self.spelling.keys().isdisjoint(keys)
 
 
 def add_tags(subclusters: Sequence[SubCluster], inputs: Sequence[TagInput], problems: List[Problem]) -> None:
@@ -438,10 +468,11 @@ def add_tags(subclusters: Sequence[SubCluster], inputs: Sequence[TagInput], prob
     global_tags = _global_tags([t for t in inputs if t.source.subcluster is None], problems)
     own = _own_inputs(subclusters, inputs, problems)
     for subcluster in subclusters:
-        _fill(subcluster, global_tags, problems)
+        parts = _fill(subcluster, global_tags, problems)
         own_inputs = own.get(subcluster.unique_id.lower())
         if own_inputs:
-            _add_own(subcluster, own_inputs, global_tags, problems)
+            parts.append(_add_own(subcluster, own_inputs, global_tags, problems))
+        subcluster.tags = TagList(parts)
 
 
 def _global_tags(inputs: Sequence[TagInput], problems: List[Problem]) -> _GlobalTags:
@@ -451,16 +482,22 @@ def _global_tags(inputs: Sequence[TagInput], problems: List[Problem]) -> _Global
     for tag_input in inputs:
         tags.extend(sorted(tag_input.file.tags))
         counts[tag_input.source.vo] = len(tag_input.file.tags)
-    spelling = dict(zip(map(str.lower, tags), tags))
-    if len(spelling) == len(tags):
-        return _GlobalTags(tags, counts, spelling, inputs)
-    # Two VOs can own one tag ('VO-a-b-x' is valid for VO 'a' and for VO 'a-b').
-    spelling, tags = {}, []
+    nested = _nested([tag_input.source.vo for tag_input in inputs])
+    if not nested or len(set(map(str.lower, tags))) == len(tags):
+        return _GlobalTags(tags, counts, inputs, nested)
+    spelling: Dict[str, str] = {}
+    tags = []
     for tag_input in inputs:
         fresh = _add_new(spelling, ({}, {}), sorted(tag_input.file.tags), "a tag of another VO", tag_input, problems)
         tags.extend(fresh)
         counts[tag_input.source.vo] = len(fresh)
-    return _GlobalTags(tags, counts, spelling, inputs)
+    return _GlobalTags(tags, counts, inputs, nested)
+
+
+def _nested(vos: Sequence[str]) -> bool:
+    """True when a VO name is another's followed by ``-`` and more."""
+    names = set(vos)
+    return any(vo[:index] in names for vo in names for index, char in enumerate(vo) if char == "-")
 
 
 def _add_new(
@@ -469,6 +506,11 @@ def _add_new(
 ) -> List[str]:
     """The tags in neither of ``before`` nor in ``present`` (lower-cased keys), added to ``present``."""
     first, second = before
+    new = dict(zip(map(str.lower, tags), tags))
+    if len(new) == len(tags) and all(held.keys().isdisjoint(new) for held in (first, second, present)):
+        # The common case, every tag new: dict operations in C.
+        present.update(new)
+        return tags
     fresh = []
     for tag in tags:
         key = tag.lower()
@@ -481,20 +523,21 @@ def _add_new(
     return fresh
 
 
-def _fill(subcluster: SubCluster, global_tags: _GlobalTags, problems: List[Problem]) -> None:
+def _fill(subcluster: SubCluster, global_tags: _GlobalTags, problems: List[Problem]) -> List[List[str]]:
+    """The parts of the SubCluster's tags so far: its held values, then the global tags it does not hold."""
     subcluster.global_counts = dict(global_tags.counts)
     held = {tag.lower(): tag for tag in subcluster.held}
-    if not any(key in global_tags.spelling for key in held):
+    if not global_tags.holds_any(held):
         # The common case: the global list itself, shared with the other SubClusters.
-        subcluster.tags = TagList([subcluster.held, global_tags.tags])
-        return
-    subcluster.tags = TagList([subcluster.held, [tag for tag in global_tags.tags if tag.lower() not in held]])
+        return [subcluster.held, global_tags.tags]
+    parts = [subcluster.held, [tag for tag in global_tags.tags if tag.lower() not in held]]
     for tag_input in global_tags.inputs:
         for tag in tag_input.file.tags:
             kept = held.get(tag.lower())
             if kept is not None:
                 subcluster.global_counts[tag_input.source.vo] -= 1
                 _report_clash(kept, tag, _held_where(subcluster), tag_input, problems)
+    return parts
 
 
 def _held_where(subcluster: SubCluster) -> str:
@@ -531,19 +574,20 @@ def _own_inputs(
 
 def _add_own(
     subcluster: SubCluster, own_inputs: Sequence[TagInput], global_tags: _GlobalTags, problems: List[Problem]
-) -> None:
+) -> List[str]:
+    """The SubCluster's own tags that it does not publish already, in publishing order."""
     # Held values first: where one clashed with a global tag, its spelling is the one published.
-    before = ({tag.lower(): tag for tag in subcluster.held}, global_tags.spelling)
+    held = {tag.lower(): tag for tag in subcluster.held}
     present: Dict[str, str] = {}
     where = f"published before it on SubCluster {subcluster.unique_id}"
     own: List[str] = []
     for tag_input in own_inputs:
+        vo = tag_input.source.vo
+        before = (held, global_tags.spelling_for(vo))
         fresh = _add_new(present, before, sorted(tag_input.file.tags), where, tag_input, problems)
         own.extend(fresh)
-        vo = tag_input.source.vo
         subcluster.own_counts[vo] = subcluster.own_counts.get(vo, 0) + len(fresh)
-    parts = subcluster.tags.parts if isinstance(subcluster.tags, TagList) else [list(subcluster.tags)]
-    subcluster.tags = TagList(parts + [own])
+    return own
 
 
 # GLUE 2

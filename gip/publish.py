@@ -217,31 +217,47 @@ class Publisher:
         entries, which bdii-update cannot create from a plugin: only the
         merged output prints them.
         """
-        blocks: List[str] = []
+        return "".join(text for _, text in self._plugin_blocks(site, version))
+
+    def plugin_blocks(self, site: Site, glue: str) -> List[Tuple[str, List[bytes]]]:
+        """The plugin output's blocks one by one: the DN of each, and its parts as render_site_parts gives them."""
+        self._origin = site.config.path
+        versions = ("1", "2") if glue == "both" else (glue,)
+        blocks = [block for version in versions for block in self._plugin_blocks(site, version)]
+        resolved = [(dn, self._resolved(text, clear=False)) for dn, text in blocks if _DROP not in text]
+        self._deferred.clear()
+        self._parts.clear()
+        return resolved
+
+    def _plugin_blocks(self, site: Site, version: str) -> List[Tuple[str, str]]:
+        """_plugin_text() as (DN, block) pairs, each block ending with a blank line."""
+        blocks: List[Tuple[str, str]] = []
         if version == "1":
             for sc in site.subclusters:
                 added = sc.added if sc.entry is not None else None
                 if sc.entry is not None and added:
-                    blocks += [self.dn(sc.entry.dn, sc.entry), "changetype: modify\n",
-                               f"add: {RUNTIME_ENVIRONMENT}\n", self.lines(added, RUNTIME_ENVIRONMENT, sc.entry), "-\n\n"]
+                    block = [self.dn(sc.entry.dn, sc.entry), "changetype: modify\n", f"add: {RUNTIME_ENVIRONMENT}\n",
+                             self.lines(added, RUNTIME_ENVIRONMENT, sc.entry), "-\n\n"]
+                    blocks.append((sc.entry.dn, "".join(block)))
             for ce in site.ces:
                 if ce.entry is not None and ce.new_state is not None:
                     operation = "replace" if ce.has_state else "add"
-                    blocks += [self.dn(ce.entry.dn, ce.entry), "changetype: modify\n", f"{operation}: {CE_STATE}\n",
-                               self.line(ce.new_state, CE_STATE), "-\n\n"]
-            return "".join(blocks)
+                    block = [self.dn(ce.entry.dn, ce.entry), "changetype: modify\n", f"{operation}: {CE_STATE}\n",
+                             self.line(ce.new_state, CE_STATE), "-\n\n"]
+                    blocks.append((ce.entry.dn, "".join(block)))
+            return blocks
         for share in site.glue2.shares if site.glue2 is not None else ():
             if share.entry is None or not share.changed:
                 continue
-            blocks += [self.dn(share.entry.dn, share.entry), "changetype: modify\n"]
+            block = [self.dn(share.entry.dn, share.entry), "changetype: modify\n"]
             if share.new_state is not None:
                 operation = "replace" if share.has_state else "add"
-                blocks += [f"{operation}: {SERVING_STATE}\n", self.line(share.new_state, SERVING_STATE), "-\n"]
+                block += [f"{operation}: {SERVING_STATE}\n", self.line(share.new_state, SERVING_STATE), "-\n"]
             if share.ce_state is not None:
                 operation, values = share.other_info_change()
-                blocks += [f"{operation}: {OTHER_INFO}\n", self.lines(values, OTHER_INFO, share.entry), "-\n"]
-            blocks.append("\n")
-        return "".join(blocks)
+                block += [f"{operation}: {OTHER_INFO}\n", self.lines(values, OTHER_INFO, share.entry), "-\n"]
+            blocks.append((share.entry.dn, "".join(block) + "\n"))
+        return blocks
 
     def _merged_static_text(self, site: Site, version: str) -> str:
         """The static entries of one GLUE version's tree with gip's values in place, in file order,
@@ -266,14 +282,15 @@ class Publisher:
         self._deferred.append(data)
         return f"{_DEFERRED}{len(self._deferred) - 1}{_DEFERRED}"
 
-    def _resolved(self, text: str) -> List[bytes]:
-        """The text cut at its marks, the deferred data in their places."""
+    def _resolved(self, text: str, clear: bool = True) -> List[bytes]:
+        """The text cut at its marks, the deferred data in their places; ``clear`` forgets the data."""
         # split() with a group: the text, then each mark's number and the text after it.
         pieces = _DEFERRED_MARK.split(text)
         parts = [self._deferred[int(piece)] if index % 2 else piece.encode("utf-8")
                  for index, piece in enumerate(pieces)]
-        self._deferred.clear()
-        self._parts.clear()
+        if clear:
+            self._deferred.clear()
+            self._parts.clear()
         return [part for part in parts if part]
 
     def render(self, name: str, origin: str, **variables: Any) -> str:

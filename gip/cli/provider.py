@@ -12,6 +12,7 @@ it kills. Messages go to stderr, which is the BDII's log.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -97,7 +98,15 @@ class Inputs:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    return run(PROG, lambda: _main(argv, os.environ, sys.stdout))
+    # A run lasts a moment and makes few reference cycles, but hundreds of thousands of
+    # objects: the cycle collector, run as they are made, costs a third of a large site's time.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return run(PROG, lambda: _main(argv, os.environ, sys.stdout))
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _main(argv: Optional[Sequence[str]], environ: Mapping[str, str], stdout: IO[str]) -> int:
@@ -305,8 +314,8 @@ def wrap_command(args: argparse.Namespace, options: Options, stdout: IO[str]) ->
     if not command:
         raise UsageError("wrap needs the batch system's plugin: gip-provider wrap [options] -- CMD ARGS...")
     site, problems, config_error = build(options, "static")
-    data, ok = wrapped_output(site, command, args.timeout, options, problems)
-    code = _finish(stdout, [data], problems, config_error, options)
+    parts, ok = wrapped_output(site, command, args.timeout, options, problems)
+    code = _finish(stdout, parts, problems, config_error, options)
     return code if ok else EXIT_FAILED
 
 
@@ -367,28 +376,35 @@ def _resolved(path: Path) -> Path:
 
 
 def wrapped_output(site: Site, command: List[str], timeout: float, options: Options,
-                   problems: List[Problem]) -> Tuple[bytes, bool]:
-    """The batch plugin's output with gip's states, then gip's tag blocks; and whether all went well."""
+                   problems: List[Problem]) -> Tuple[List[bytes], bool]:
+    """The batch plugin's output with gip's states, then gip's tag blocks (as parts); and whether all went well."""
     from gip import wrap
-    from gip.publish import MODE_PLUGIN, Publisher, template_dirs
+    from gip.publish import Publisher, template_dirs
 
     from gip.dnkey import dn_key
 
     publisher = Publisher(template_dirs(options.templates, problems))
-    blocks = _blocks_by_key(publisher.render_site(site, MODE_PLUGIN, options.glue))
+    blocks = publisher.plugin_blocks(site, options.glue)
     problems.extend(publisher.problems)
-    # The SubClusters' blocks carry tags; every other block is a state block.
+    # The SubClusters' blocks carry tags, kept as parts (they are most of the output); the others set states.
     subclusters = {dn_key(sc.entry.dn) for sc in site.subclusters if sc.entry is not None}
-    tags = {key: block for key, block in blocks.items() if key in subclusters}
-    fallbacks = {key: block for key, block in blocks.items() if key not in subclusters}
+    tags: Dict[str, List[bytes]] = {}
+    fallbacks: Dict[str, str] = {}
+    for dn, parts in blocks:
+        key = dn_key(dn)
+        if key in subclusters:
+            tags[key] = parts
+        else:
+            fallbacks[key] = b"".join(parts).decode("ascii").strip("\n") + "\n"
     result = wrap.wrap(command, timeout, state_overrides(site), fallbacks)
     for note in result.notes:
         log.log(note.level, "%s", note.text)
     kept = _tag_blocks_to_add(tags, result.text, command[0], problems)
-    return result.data() + _joined_blocks(result.text, kept).encode("ascii"), result.ok
+    return [result.data(), *_joined_blocks(result.text, kept)], result.ok
 
 
-def _tag_blocks_to_add(tags: Dict[str, str], output: str, plugin: str, problems: List[Problem]) -> List[str]:
+def _tag_blocks_to_add(tags: Dict[str, List[bytes]], output: str, plugin: str,
+                       problems: List[Problem]) -> List[List[bytes]]:
     """gip's tag blocks for the SubClusters the plugin does not print itself.
 
     bdii-update reads only the first block of a DN in one plugin's output, so
@@ -441,27 +457,6 @@ def _share_overrides(site: Site) -> List[Override]:
     return overrides
 
 
-def _blocks_by_key(text: str) -> Dict[str, str]:
-    """Rendered plugin blocks (separated by blank lines) by the dn_key of their DN."""
-    from gip.dnkey import dn_key
-
-    blocks = {}
-    for block in text.split("\n\n"):
-        if block.strip():
-            blocks[dn_key(_dn_of(block))] = block.strip("\n") + "\n"
-    return blocks
-
-
-def _dn_of(block: str) -> str:
-    """The DN of a block gip printed: its first line, base64 where the LDIF rule chose it."""
-    import base64
-
-    first = block.strip("\n").split("\n", 1)[0]
-    if first.startswith("dn::"):
-        return base64.b64decode(first[4:].strip()).decode("ascii")
-    return first[len("dn: "):]
-
-
 def _printed_keys(text: str) -> Set[str]:
     """The DNs of the entries a plugin printed, keyed as bdii-update keys them (from 'dn: ' on)."""
     from gip.dnkey import dn_key
@@ -469,13 +464,18 @@ def _printed_keys(text: str) -> Set[str]:
     return {dn_key(line[4:]) for line in text.splitlines() if line.startswith("dn:") and not line.startswith("dn::")}
 
 
-def _joined_blocks(text: str, blocks: List[str]) -> str:
-    """The blocks, separated from ``text`` and from each other by one blank line."""
+def _joined_blocks(text: str, blocks: List[List[bytes]]) -> List[bytes]:
+    """The blocks' parts, the blocks separated from ``text`` and from each other by one blank line."""
     if not blocks:
-        return ""
+        return []
     ends = text.replace("\r\n", "\n")[-2:]
     separator = "" if not text or ends == "\n\n" else ("\n" if ends.endswith("\n") else "\n\n")
-    return separator + "\n".join(blocks)
+    parts = [separator.encode("ascii")]
+    for block in blocks:
+        parts += block
+    # Each block ends with a blank line, which the last one does without.
+    parts[-1] = parts[-1][:-1]
+    return parts
 
 
 # -- output and the report --------------------------------------------------------
