@@ -49,7 +49,7 @@ from __future__ import annotations
 import re
 from itertools import chain
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union, overload
 
 from gip.dnkey import dn_key
 from gip.errors import ConfigError
@@ -99,17 +99,46 @@ class TagInput:
     file: TagFile
 
 
-class TagList(List[str]):
+class TagList(Sequence[str]):
     """Tags in publishing order, made of parts that SubClusters share.
 
     Every SubCluster's list holds the same global tags, up to 100,000 of them:
-    the publisher renders a part shared by several lists once (gip.publish).
-    Build a new TagList rather than change one: ``parts`` must stay its content.
+    the publisher renders a part shared by several lists once (gip.publish),
+    and the parts are joined into one list only where something indexes it.
+    Build a new TagList rather than change a part: ``parts`` must stay its content.
     """
 
+    __slots__ = ("parts", "_joined")
+    __hash__ = None  # type: ignore[assignment]
+
     def __init__(self, parts: Sequence[List[str]] = ()) -> None:
-        super().__init__(chain.from_iterable(parts))
         self.parts: List[List[str]] = list(parts)
+        self._joined: Optional[List[str]] = None
+
+    def __len__(self) -> int:
+        return sum(map(len, self.parts))
+
+    def __iter__(self) -> Iterator[str]:
+        return chain.from_iterable(self.parts)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> List[str]: ...
+
+    def __getitem__(self, index: Union[int, slice]) -> Union[str, List[str]]:
+        if self._joined is None:
+            self._joined = list(self)
+        return self._joined[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, TagList)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"TagList({list(self)!r})"
 
 
 @dataclass
@@ -124,12 +153,12 @@ class SubCluster:
     unique_id: str
     entry: Optional[StaticEntry]
     held: List[str]
-    tags: List[str] = field(default_factory=list)
+    tags: Sequence[str] = field(default_factory=list)
     global_counts: Dict[str, int] = field(default_factory=dict)
     own_counts: Dict[str, int] = field(default_factory=dict)
 
     @property
-    def added(self) -> List[str]:
+    def added(self) -> Sequence[str]:
         """The tags the SubCluster does not hold yet: what a plugin adds."""
         tags = self.tags
         if isinstance(tags, TagList) and tags.parts and tags.parts[0] is self.held:
@@ -199,7 +228,7 @@ class Site:
     def versions(self) -> Tuple[str, ...]:
         return glue_versions(self.glue)
 
-    def merged_entries(self, version: str = "1") -> Iterator[Tuple[StaticEntry, List[Tuple[str, List[str]]]]]:
+    def merged_entries(self, version: str = "1") -> Iterator[Tuple[StaticEntry, List[Tuple[str, Sequence[str]]]]]:
         """The static entries of one GLUE version's tree, gip's tags and states in place of their own.
 
         The GLUE 2 tree is everything under o=glue, the GLUE 1 tree the rest.
@@ -211,7 +240,7 @@ class Site:
         for entry, replaced in self.merged_changes(version):
             yield entry, merged_attributes(entry, replaced)
 
-    def merged_changes(self, version: str = "1") -> Iterator[Tuple[StaticEntry, Optional[Dict[str, List[str]]]]]:
+    def merged_changes(self, version: str = "1") -> Iterator[Tuple[StaticEntry, Optional[Dict[str, Sequence[str]]]]]:
         """merged_entries() as each static entry and the attributes gip publishes in its place
         (lower-cased name to values; None where none), for a writer that prints the entry's own lines."""
         published = self.versions
@@ -222,9 +251,9 @@ class Site:
                 continue
             yield entry, replacements.get(id(entry)) if own in published else None
 
-    def _replacements(self) -> Dict[int, Dict[str, List[str]]]:
+    def _replacements(self) -> Dict[int, Dict[str, Sequence[str]]]:
         """Per static entry (by id()), the attributes gip publishes in place of the entry's own."""
-        replacements: Dict[int, Dict[str, List[str]]] = {}
+        replacements: Dict[int, Dict[str, Sequence[str]]] = {}
         for sc in self.subclusters:
             if sc.entry is not None and sc.tags:
                 replacements.setdefault(id(sc.entry), {})[RUNTIME_ENVIRONMENT.lower()] = sc.tags
@@ -237,7 +266,8 @@ class Site:
         return replacements
 
 
-def merged_attributes(entry: StaticEntry, replaced: Optional[Dict[str, List[str]]]) -> List[Tuple[str, List[str]]]:
+def merged_attributes(entry: StaticEntry, replaced: Optional[Dict[str, Sequence[str]]]
+                      ) -> List[Tuple[str, Sequence[str]]]:
     """The entry's attributes in file order; a replaced one keeps its place, a new one comes last."""
     if not replaced:
         return list(entry.items())
@@ -616,7 +646,7 @@ class ExecutionEnvironment:
     excluded: FrozenSet[str] = frozenset()
 
     @property
-    def values(self) -> List[str]:
+    def values(self) -> Sequence[str]:
         """The values that get an ApplicationEnvironment, in the SubCluster's publishing order."""
         if not self.excluded:
             return self.subcluster.tags

@@ -324,7 +324,7 @@ class Publisher:
             self._origin, self._dropped = saved
         return _without_dropped(text) if dropped else text
 
-    def _spliced(self, entry: "StaticEntry", lines: Tuple[str, str], replaced: Dict[str, List[str]]) -> List[str]:
+    def _spliced(self, entry: "StaticEntry", lines: Tuple[str, str], replaced: Dict[str, Sequence[str]]) -> List[str]:
         """A plain entry's own lines with gip's values in place of a replaced attribute's lines
         (where its first line was; at the end where the entry has none), each piece ending a line."""
         from gip.model import SPELLING
@@ -364,7 +364,7 @@ class Publisher:
             return ""
         return self._defer(self._applications(env, values).encode("utf-8"))
 
-    def _applications(self, env: ExecutionEnvironment, values: List[str]) -> str:
+    def _applications(self, env: ExecutionEnvironment, values: Sequence[str]) -> str:
         template = self.env.get_template(APPLICATION_TEMPLATE)
         pieces = self._pieces(template, env)
         if pieces is None:
@@ -436,10 +436,10 @@ class Publisher:
             self._parts[key] = done
         return done[1]
 
-    def attributes(self, pairs: Iterable[Tuple[str, List[str]]], origin: object = None) -> str:
+    def attributes(self, pairs: Iterable[Tuple[str, Sequence[str]]], origin: object = None) -> str:
         """Every attribute of an entry: the plain ones checked together, tag lists part by part."""
         pieces: List[str] = []
-        plain: List[Tuple[str, List[str]]] = []
+        plain: List[Tuple[str, Sequence[str]]] = []
         for name, values in pairs:
             if getattr(values, "parts", None) is not None:  # a TagList: see lines()
                 pieces.append(self._plain_attributes(plain, origin))
@@ -450,7 +450,7 @@ class Publisher:
         pieces.append(self._plain_attributes(plain, origin))
         return "".join(pieces)
 
-    def _plain_attributes(self, pairs: List[Tuple[str, List[str]]], origin: object) -> str:
+    def _plain_attributes(self, pairs: List[Tuple[str, Sequence[str]]], origin: object) -> str:
         try:
             return attributes_block(pairs)
         except UnsafeValue:
@@ -521,7 +521,7 @@ def rdn(value: str) -> str:
     return text
 
 
-def joined_entries(pieces: List[str], values: List[str]) -> str:
+def joined_entries(pieces: List[str], values: Sequence[str]) -> str:
     """One entry per value: ``pieces`` joined with the value between each two."""
     if len(pieces) == 4:
         # gip's own template: the value is in the DN, the ID and the AppName.
