@@ -48,8 +48,10 @@ from __future__ import annotations
 
 import re
 from itertools import chain
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union, overload
+from typing import (
+    TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple, Union,
+    overload,
+)
 
 from gip.dnkey import dn_key
 from gip.errors import ConfigError
@@ -91,8 +93,7 @@ SERVICE_ID_KEY = "COMPUTING_SERVICE_ID"
 SPELLING = {name.lower(): name for name in (RUNTIME_ENVIRONMENT, STATE, SERVING_STATE, OTHER_INFO)}
 
 
-@dataclass(frozen=True)
-class TagInput:
+class TagInput(NamedTuple):
     """One tag file as read, with the folder it was found in."""
 
     source: TagSource
@@ -141,7 +142,6 @@ class TagList(Sequence[str]):
         return f"TagList({list(self)!r})"
 
 
-@dataclass
 class SubCluster:
     """One SubCluster and the tags it publishes.
 
@@ -150,12 +150,16 @@ class SubCluster:
     adds. ``global_counts``/``own_counts`` say how many tags each VO added.
     """
 
-    unique_id: str
-    entry: Optional[StaticEntry]
-    held: List[str]
-    tags: Sequence[str] = field(default_factory=list)
-    global_counts: Dict[str, int] = field(default_factory=dict)
-    own_counts: Dict[str, int] = field(default_factory=dict)
+    def __init__(self, unique_id: str, entry: Optional[StaticEntry], held: List[str]) -> None:
+        self.unique_id = unique_id
+        self.entry = entry
+        self.held = held
+        self.tags: Sequence[str] = []
+        self.global_counts: Dict[str, int] = {}
+        self.own_counts: Dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"SubCluster({self.unique_id!r}, {len(self.tags)} tags)"
 
     @property
     def added(self) -> Sequence[str]:
@@ -166,8 +170,7 @@ class SubCluster:
         return tags[len(self.held):]
 
 
-@dataclass(frozen=True)
-class VOView:
+class VOView(NamedTuple):
     """A GlueVOView: one VO or FQAN's view of a GlueCE."""
 
     local_id: str
@@ -185,16 +188,20 @@ def voview_id(rule: str) -> str:
     return name.replace("=", "_")
 
 
-@dataclass
 class ComputingElement:
     """One queue published as a GlueCE, and the state it publishes."""
 
-    unique_id: str
-    queue: str
-    entry: Optional[StaticEntry]
-    state: Optional[str]
-    new_state: Optional[str] = None
-    access_rules: Tuple[str, ...] = ()
+    def __init__(self, unique_id: str, queue: str, entry: Optional[StaticEntry], state: Optional[str],
+                 new_state: Optional[str] = None, access_rules: Tuple[str, ...] = ()) -> None:
+        self.unique_id = unique_id
+        self.queue = queue
+        self.entry = entry
+        self.state = state
+        self.new_state = new_state
+        self.access_rules = access_rules
+
+    def __repr__(self) -> str:
+        return f"ComputingElement({self.unique_id!r}, {self.queue!r}, {self.state!r} -> {self.new_state!r})"
 
     @property
     def views(self) -> List[VOView]:
@@ -210,19 +217,21 @@ class ComputingElement:
         return self.entry is None or self.entry.has(STATE)
 
 
-@dataclass
 class Site:
     """What gip publishes, with every Problem met while deciding it."""
 
-    config: SiteConfig
-    base: str
-    entries: List[StaticEntry]
-    subclusters: List[SubCluster]
-    ces: List[ComputingElement]
-    tag_inputs: List[TagInput]
-    problems: List[Problem]
-    glue: str = "1"
-    glue2: Optional[Glue2Site] = None
+    def __init__(self, config: SiteConfig, base: str, entries: List[StaticEntry], subclusters: List[SubCluster],
+                 ces: List[ComputingElement], tag_inputs: List[TagInput], problems: List[Problem],
+                 glue: str = "1") -> None:
+        self.config = config
+        self.base = base
+        self.entries = entries
+        self.subclusters = subclusters
+        self.ces = ces
+        self.tag_inputs = tag_inputs
+        self.problems = problems
+        self.glue = glue
+        self.glue2: Optional[Glue2Site] = None
 
     @property
     def versions(self) -> Tuple[str, ...]:
@@ -623,15 +632,13 @@ def _add_own(
 # GLUE 2
 
 
-@dataclass(frozen=True)
-class Glue2Node:
+class Glue2Node(NamedTuple):
     """A GLUE 2 entry that others name: its ID (for their foreign keys) and DN (for entries under it)."""
 
     id: str
     dn: str
 
 
-@dataclass
 class ExecutionEnvironment:
     """A SubCluster's ExecutionEnvironment and the ComputingManager its ApplicationEnvironments go under.
 
@@ -639,11 +646,16 @@ class ExecutionEnvironment:
     gip does not print: the static LDIF has it already, or another has its DN.
     """
 
-    node: Glue2Node
-    manager: Glue2Node
-    subcluster: SubCluster
-    entry: Optional[StaticEntry] = None
-    excluded: FrozenSet[str] = frozenset()
+    def __init__(self, node: Glue2Node, manager: Glue2Node, subcluster: SubCluster,
+                 entry: Optional[StaticEntry] = None, excluded: FrozenSet[str] = frozenset()) -> None:
+        self.node = node
+        self.manager = manager
+        self.subcluster = subcluster
+        self.entry = entry
+        self.excluded = excluded
+
+    def __repr__(self) -> str:
+        return f"ExecutionEnvironment({self.node!r}, {self.manager!r}, {self.subcluster!r})"
 
     @property
     def values(self) -> Sequence[str]:
@@ -661,7 +673,6 @@ class ExecutionEnvironment:
         return f"GLUE2ApplicationEnvironmentID={rdn(self.application_id(value))},{self.manager.dn}"
 
 
-@dataclass
 class Share:
     """One GLUE2ComputingShare and the state it publishes.
 
@@ -671,15 +682,21 @@ class Share:
     ``vo`` and ``rules`` (its MappingPolicy) belong to a share gip renders.
     """
 
-    node: Glue2Node
-    queue: Optional[str]
-    entry: Optional[StaticEntry]
-    state: Optional[str]
-    other_info: List[str] = field(default_factory=list)
-    vo: Optional[str] = None
-    rules: Tuple[str, ...] = ()
-    new_state: Optional[str] = None
-    ce_state: Optional[str] = None
+    def __init__(self, node: Glue2Node, queue: Optional[str], entry: Optional[StaticEntry], state: Optional[str],
+                 other_info: Optional[List[str]] = None, vo: Optional[str] = None, rules: Tuple[str, ...] = (),
+                 new_state: Optional[str] = None, ce_state: Optional[str] = None) -> None:
+        self.node = node
+        self.queue = queue
+        self.entry = entry
+        self.state = state
+        self.other_info: List[str] = [] if other_info is None else other_info
+        self.vo = vo
+        self.rules = rules
+        self.new_state = new_state
+        self.ce_state = ce_state
+
+    def __repr__(self) -> str:
+        return f"Share({self.node.id!r}, {self.queue!r}, {self.state!r} -> {self.new_state!r}, {self.ce_state!r})"
 
     @property
     def published_state(self) -> Optional[str]:
@@ -719,7 +736,6 @@ class Share:
         return replaced
 
 
-@dataclass
 class Glue2Site:
     """What gip publishes in GLUE 2.
 
@@ -728,11 +744,14 @@ class Glue2Site:
     ApplicationEnvironments need and do not find.
     """
 
-    environments: List[ExecutionEnvironment]
-    shares: List[Share]
-    service: Optional[Glue2Node] = None
-    manager: Optional[Glue2Node] = None
-    missing: List[Problem] = field(default_factory=list)
+    def __init__(self, environments: List[ExecutionEnvironment], shares: List[Share],
+                 service: Optional[Glue2Node] = None, manager: Optional[Glue2Node] = None,
+                 missing: Optional[List[Problem]] = None) -> None:
+        self.environments = environments
+        self.shares = shares
+        self.service = service
+        self.manager = manager
+        self.missing: List[Problem] = [] if missing is None else missing
 
     @property
     def application_count(self) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import re
 from operator import itemgetter
-from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from gip.report import Problem
@@ -212,12 +211,12 @@ class StaticEntry:
         return f"StaticEntry({self.dn!r}, {self.origin!r})"
 
 
-@dataclass
 class StaticLdif:
     """The entries of all static files in reading order, and what was skipped."""
 
-    entries: List[StaticEntry] = field(default_factory=list)
-    problems: List[Problem] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.entries: List[StaticEntry] = []
+        self.problems: List[Problem] = []
 
 
 def read_static_ldif(paths: Iterable[str]) -> StaticLdif:

@@ -16,7 +16,6 @@ import gc
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -69,29 +68,31 @@ GIP_TEMPLATES (a folder of site templates, looked up before gip's own).
 """
 
 
-@dataclass(frozen=True)
 class Options:
     """What every subcommand reads, resolved from options, environment and defaults."""
 
-    site_info: Path
-    static_ldif: Tuple[str, ...]
-    info_dir: Path
-    templates: Optional[Path]
-    every_case: bool
-    glue: str = "1"
-    base: str = "static"
-    bdii_ldif_dir: Path = Path(BDII_LDIF_DIR)
+    def __init__(self, site_info: Path, static_ldif: Tuple[str, ...], info_dir: Path, templates: Optional[Path],
+                 every_case: bool, glue: str = "1", base: str = "static",
+                 bdii_ldif_dir: Path = Path(BDII_LDIF_DIR)) -> None:
+        self.site_info = site_info
+        self.static_ldif = static_ldif
+        self.info_dir = info_dir
+        self.templates = templates
+        self.every_case = every_case
+        self.glue = glue
+        self.base = base
+        self.bdii_ldif_dir = bdii_ldif_dir
 
 
-@dataclass
 class Inputs:
     """Everything read, and every Problem met while reading."""
 
-    config: SiteConfig
-    entries: List[StaticEntry] = field(default_factory=list)
-    tag_inputs: List[TagInput] = field(default_factory=list)
-    problems: List[Problem] = field(default_factory=list)
-    config_error: Optional[str] = None
+    def __init__(self, config: SiteConfig, config_error: Optional[str] = None) -> None:
+        self.config = config
+        self.entries: List[StaticEntry] = []
+        self.tag_inputs: List[TagInput] = []
+        self.problems: List[Problem] = []
+        self.config_error = config_error
 
 
 # -- the command line ------------------------------------------------------------
