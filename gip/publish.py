@@ -61,7 +61,7 @@ from gip.report import Problem
 if TYPE_CHECKING:
     import jinja2
 
-    from gip.model import ExecutionEnvironment, Site
+    from gip.model import ComputingElement, ExecutionEnvironment, Site
     from gip.staticldif import StaticEntry
 
 TEMPLATES_VARIABLE = "GIP_TEMPLATES"
@@ -73,6 +73,8 @@ MODE_MERGED_STATIC = "merged-static"
 MODE_MERGED_TEMPLATES = "merged-templates"
 
 APPLICATION_TEMPLATE = "glue2-appenv.ldif.j2"
+CE_TEMPLATE = "glue1-ce.ldif.j2"
+VOVIEW_TEMPLATE = "glue1-voview.ldif.j2"
 # The templates each output renders, per GLUE version; gip's writer does the rest.
 TEMPLATES: Dict[Tuple[str, str], Tuple[str, ...]] = {
     (MODE_PLUGIN, "1"): (),
@@ -170,7 +172,7 @@ class Publisher:
         )
         env.filters.update(
             dn=self.dn, line=self.line, lines=self.lines, attributes=self.attributes, rdn=rdn,
-            application_environments=self.application_environments,
+            application_environments=self.application_environments, ce_entries=self.ce_entries,
         )
         env.globals.update(glue1_base=GLUE1_BASE, glue2_base=GLUE2_BASE)
         return env
@@ -377,9 +379,63 @@ class Publisher:
             for value in values
         )
 
+    def ce_entries(self, ces: Sequence[ComputingElement], site: Site, cfg: Any) -> str:
+        """Each GlueCE (glue1-ce.ldif.j2) followed by its GlueVOViews (glue1-voview.ldif.j2).
+
+        A site has a GlueCE per queue, thousands of them, mostly alike: with
+        gip's own two templates, the entries of one shape (state, access
+        rules) are rendered once for two marker queue names, and where both
+        cut at their marker into the same pieces, each CE of that shape is
+        those pieces joined by its queue name, which must pass the rule a
+        marker passes (no escape, no base64). Anything else is rendered per CE.
+        """
+        templates = (self.env.get_template(CE_TEMPLATE), self.env.get_template(VOVIEW_TEMPLATE))
+        stamping = all(_builtin(template) for template in templates)
+        shapes: Dict[Tuple[Any, ...], Optional[Tuple[List[str], List[Problem]]]] = {}
+        texts = []
+        for ce in ces:
+            stamp = None
+            prefix = ce.unique_id[:-len(ce.queue)]
+            if stamping and _SAFE_VALUE.fullmatch(ce.queue) and prefix.endswith("-"):
+                shape = (prefix, ce.state, ce.new_state, ce.access_rules)
+                if shape not in shapes:
+                    shapes[shape] = self._ce_stamp(ce, prefix, templates, site, cfg)
+                stamp = shapes[shape]
+            if stamp is None:
+                texts.append(self._ce_text(ce, templates, site, cfg))
+                continue
+            pieces, problems = stamp
+            texts.append(ce.queue.join(pieces))
+            self.problems.extend(_marker_replaced(problem, ce.queue) for problem in problems)
+        return "".join(texts)
+
+    def _ce_stamp(self, ce: ComputingElement, prefix: str, templates: Tuple["jinja2.Template", "jinja2.Template"],
+                  site: Site, cfg: Any) -> Optional[Tuple[List[str], List[Problem]]]:
+        """The pieces of a CE's entries cut where its queue name goes, and what their render reported."""
+        from gip.model import ComputingElement
+
+        before = len(self.problems)
+        renders, found = [], []
+        for marker in _MARKERS:
+            marked = ComputingElement(prefix + marker, marker, None, ce.state, ce.new_state, ce.access_rules)
+            renders.append(self._ce_text(marked, templates, site, cfg))
+            found.append(self.problems[before:])
+            del self.problems[before:]
+        pieces = renders[0].split(_MARKERS[0])
+        if pieces != renders[1].split(_MARKERS[1]):
+            return None
+        return pieces, found[0]
+
+    def _ce_text(self, ce: ComputingElement, templates: Tuple["jinja2.Template", "jinja2.Template"],
+                 site: Site, cfg: Any) -> str:
+        ce_template, view_template = templates
+        text = self._render_nested(ce_template, site=site, cfg=cfg, ce=ce)
+        return text + "".join(self._render_nested(view_template, site=site, cfg=cfg, ce=ce, view=view)
+                              for view in ce.views)
+
     def _pieces(self, template: "jinja2.Template", env: ExecutionEnvironment) -> Optional[List[str]]:
         """One entry cut where its value goes, or None where that cannot be trusted (module docstring)."""
-        if template.filename is None or Path(template.filename).parent != builtin_template_dir():
+        if not _builtin(template):
             return None
         before = len(self.problems)
         first = self._render_nested(template, value=_MARKERS[0], env=env)
@@ -530,6 +586,17 @@ def joined_entries(pieces: List[str], values: Sequence[str]) -> str:
     form = "%s".join(piece.replace("%", "%%") for piece in pieces)
     count = len(pieces) - 1
     return "".join([form % ((value,) * count) for value in values])
+
+
+def _builtin(template: "jinja2.Template") -> bool:
+    """True for a template of gip's own folder, whose output depends on its values as gip knows."""
+    return template.filename is not None and Path(template.filename).parent == builtin_template_dir()
+
+
+def _marker_replaced(problem: Problem, value: str) -> Problem:
+    """A problem met while rendering the first marker value, told of ``value``."""
+    marker = _MARKERS[0]
+    return Problem(problem.path, problem.line, problem.reason.replace(marker, value), problem.subject.replace(marker, value))
 
 
 def _unmarked(problem: Problem) -> Problem:

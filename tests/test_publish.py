@@ -239,3 +239,56 @@ def test_rdn_escapes_as_python_ldap_does(value):
     assert rdn(value) == ldap.dn.escape_dn_chars(value)
     if value_problem(value) is None:  # a value gip would print: it reads back as it was
         assert ldap.dn.str2dn(f"cn={rdn(value)},o=grid")[0][0][1] == value
+
+
+# -- GlueCEs stamped from their shape ------------------------------------------------------
+
+
+STAMPED_SITE_INFO = """\
+SITE_NAME=STAMP
+CE_HOST=ce.example.org
+CE_BATCH_SYS=slurm
+VOS="atlas cms"
+QUEUES="a1 a2 a3 b.1 c_1 -odd long-2"
+A1_GROUP_ENABLE="atlas /atlas/ROLE=pilot"
+A2_GROUP_ENABLE="atlas /atlas/ROLE=pilot"
+A3_GROUP_ENABLE="atlas /atlas/ROLE=pilot"
+B_1_GROUP_ENABLE="cms"
+C_1_GROUP_ENABLE="cms"
+_ODD_GROUP_ENABLE="cms"
+LONG_2_GROUP_ENABLE=""
+A2_CE_STATE=Closed
+CE_STATE=PilotSCAS
+CE_CAPABILITY="CPUScalingReferenceSI00=2000 dn:x"
+SE_LIST="se.example.org"
+CE_OS=Linux CE_OS_RELEASE=9 CE_OS_VERSION=9 CE_OS_ARCH=x86_64 CE_CPU_MODEL=x CE_CPU_VENDOR=x CE_CPU_SPEED=1
+CE_OTHERDESCR=x CE_PHYSCPU=1 CE_LOGCPU=1 CE_SMPSIZE=1 CE_SI00=1 CE_SF00=1 CE_MINPHYSMEM=1 CE_MINVIRTMEM=1
+CE_OUTBOUNDIP=TRUE CE_INBOUNDIP=FALSE
+"""
+
+
+def test_stamped_ces_are_what_each_ce_rendered_alone_would_be(tmp_path):
+    from gip.model import BASE_TEMPLATES, build_site
+    from gip.siteconfig import load_site_config
+
+    (tmp_path / "site-info.def").write_text(STAMPED_SITE_INFO)
+    config = load_site_config(tmp_path / "site-info.def")
+    own = tmp_path / "templates"
+    own.mkdir()
+    for name in ("glue1-ce.ldif.j2", "glue1-voview.ldif.j2"):
+        (own / name).write_text((builtin_template_dir() / name).read_text())
+    outputs = []
+    for dirs in ([builtin_template_dir()], [own, builtin_template_dir()]):
+        site = build_site(config, [], [], BASE_TEMPLATES)
+        publisher = Publisher(dirs)
+        text = publisher.render_site(site, MODE_MERGED_TEMPLATES, "1")
+        outputs.append((text, [str(problem) for problem in publisher.problems]))
+    stamped, alone = outputs
+    assert stamped == alone
+    entries = ldif_map(stamped[0])
+    assert entries["glueceuniqueid=ce.example.org:8443/cream-slurm-a2,mds-vo-name=resource,o=grid"][
+        "gluecestatestatus"] == ["Closed"]
+    assert entries["glueceuniqueid=ce.example.org:8443/cream-slurm-a3,mds-vo-name=resource,o=grid"][
+        "gluecestatestatus"] == ["PilotSCAS"]
+    # The capability that fails the LDIF rule is reported once per CE, as each render reports it.
+    assert sum("dn:x" in problem for problem in stamped[1]) == 7
