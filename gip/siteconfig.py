@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Mapping, Optional, Set, Tuple, Union
+from types import MappingProxyType
+from typing import List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
 from gip.errors import ConfigInputError
 from gip.ldifvalue import value_problem
@@ -34,6 +34,9 @@ _NOT_KEY_CHAR = re.compile(r"[^A-Za-z0-9]")
 # A queue name ends a GlueCEUniqueID (host:port/jobmanager-lrms-queue) and a DN value.
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 _STATE_KEY = re.compile(r"CE_STATE|[A-Z0-9_]+_CE_STATE")
+# Queue names joined by blanks, see _check_queue_names.
+_QUEUE_NAME_LIST = re.compile(r"[A-Za-z0-9._ -]*")
+_DOT_AND_DASH_TO_UNDERSCORE = str.maketrans(".-", "__")
 
 
 def queue_key(queue: str) -> str:
@@ -41,8 +44,7 @@ def queue_key(queue: str) -> str:
     return _NOT_KEY_CHAR.sub("_", queue).upper()
 
 
-@dataclass(frozen=True)
-class QueueConfig:
+class QueueConfig(NamedTuple):
     """One batch queue, published as one GlueCE."""
 
     name: str
@@ -53,12 +55,11 @@ class QueueConfig:
         return tuple(f"VOMS:{g}" if g.startswith("/") else f"VO:{g}" for g in self.groups)
 
 
-@dataclass(frozen=True)
-class SiteConfig:
+class SiteConfig(NamedTuple):
     """What gip needs from site-info.def; ``values`` holds every key, for the templates."""
 
     path: str
-    values: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, str] = MappingProxyType({})
     site_name: Optional[str] = None
     ce_host: Optional[str] = None
     vos: Optional[Tuple[str, ...]] = None
@@ -133,7 +134,8 @@ def _problem(info: SiteInfo, key: str, message: str) -> ConfigInputError:
 def _check_states(info: SiteInfo) -> None:
     """CE_STATE and every <QUEUE>_CE_STATE, including queues only the static LDIF names."""
     for key, value in info.values.items():
-        if _STATE_KEY.fullmatch(key) is None:
+        # endswith() first: it is cheap, and every state key passes it.
+        if not key.endswith("CE_STATE") or _STATE_KEY.fullmatch(key) is None:
             continue
         problem = value_problem(value)
         if problem is not None:
@@ -163,6 +165,22 @@ def _vos(info: SiteInfo) -> Optional[Tuple[str, ...]]:
 
 def _queues(info: SiteInfo) -> Tuple[QueueConfig, ...]:
     names = info.values.get("QUEUES", "").split()
+    _check_queue_names(info, names)
+    # <QUEUE>_GROUP_ENABLE: VO names and VOMS FQANs (/atlas/ROLE=production).
+    get = info.values.get
+    groups = [tuple(get(f"{key}_GROUP_ENABLE", "").split()) for key in _queue_keys(names)]
+    _check_groups(info, names, groups)
+    return tuple(map(QueueConfig, names, groups))
+
+
+def _check_queue_names(info: SiteInfo, names: List[str]) -> None:
+    """Raises for the first name in QUEUES that is not a queue name or is listed twice."""
+    # A site may list thousands of queues: they are checked all at once, and one
+    # by one only to name the first problem. split() leaves no blank in a name,
+    # so the names joined by blanks are all made of queue-name characters
+    # exactly when each of them is.
+    if _QUEUE_NAME_LIST.fullmatch(" ".join(names)) is not None and len(set(names)) == len(names):
+        return
     seen: Set[str] = set()
     for name in names:
         if _QUEUE_NAME.fullmatch(name) is None:
@@ -170,18 +188,29 @@ def _queues(info: SiteInfo) -> Tuple[QueueConfig, ...]:
         if name in seen:
             raise _problem(info, "QUEUES", f"{name!r} is listed twice")
         seen.add(name)
-    return tuple(QueueConfig(name, _groups(info, name)) for name in names)
 
 
-def _groups(info: SiteInfo, queue: str) -> Tuple[str, ...]:
-    """<QUEUE>_GROUP_ENABLE: VO names and VOMS FQANs (/atlas/ROLE=production)."""
-    key = f"{queue_key(queue)}_GROUP_ENABLE"
-    groups = tuple(info.values.get(key, "").split())
-    for group in groups:
-        problem = _group_problem(group)
-        if problem is not None:
-            raise _problem(info, key, f"{group!r}: {problem}")
-    return groups
+def _queue_keys(names: List[str]) -> List[str]:
+    """queue_key() of every name, in one pass over all of them.
+
+    The names are checked already: '.' and '-' are their only characters that
+    queue_key() replaces by '_', and none holds the blank that joins them here.
+    """
+    joined = " ".join(names).translate(_DOT_AND_DASH_TO_UNDERSCORE).upper()
+    return joined.split(" ") if names else []
+
+
+def _check_groups(info: SiteInfo, names: List[str], groups: List[Tuple[str, ...]]) -> None:
+    """Raises for the first group, queue by queue, that _group_problem() refuses."""
+    # Queues share a few VOs and FQANs between them: each distinct one is checked once.
+    refused = {group for group in set().union(*groups) if _group_problem(group) is not None}
+    if not refused:
+        return
+    for name, queue_groups in zip(names, groups):
+        for group in queue_groups:
+            if group in refused:
+                key = f"{queue_key(name)}_GROUP_ENABLE"
+                raise _problem(info, key, f"{group!r}: {_group_problem(group)}")
 
 
 def _group_problem(group: str) -> Optional[str]:

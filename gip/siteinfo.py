@@ -32,9 +32,8 @@ from __future__ import annotations
 import bisect
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Pattern, Union
+from typing import Dict, List, Mapping, NamedTuple, Optional, Pattern, Union
 
 from gip.errors import ConfigError, ConfigInputError
 
@@ -42,6 +41,7 @@ DEFAULT_SITE_INFO = "/etc/gip/site-info.def"
 SITE_INFO_VARIABLE = "GIP_SITE_INFO"
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME_CHAR = re.compile(r"[A-Za-z0-9_]")
 _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
 _BRACED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BLANKS = re.compile(r"(?:[ \t]|\\\n)*")
@@ -56,12 +56,35 @@ _OPERATORS = ("&&", "||", ";;", ">>", "<<", "&>", ">&", "<&", "|&", "<(", ">(")
 _SPECIAL_PARAMETERS = "@*#?-$!0123456789"
 _DOUBLE_QUOTE_ESCAPES = '$`"\\'
 _NOT_ASSIGNMENT = "not a KEY=value assignment"
+# The line shapes nearly all of a site-info.def is made of, each read with one
+# match: a blank line, a comment line, or ``[export ]KEY=value`` where the value
+# is one plain unquoted word, one "double-quoted" or one 'single-quoted' string
+# with nothing to expand or unescape, optionally followed by blanks and a
+# comment. A line holding anything else (``$``, a backslash, ``~``, a second
+# word, an operator, a concatenation such as "x"y) does not match, and _Parser
+# reads that statement character by character instead. What does match is read
+# as the character-level parser reads it:
+# * the unquoted word takes every character that may continue it (``#``
+#   included), and after the value only a blank, a newline or the end may
+#   come, so a value is never cut short: ``A=#y`` is "#y", not a comment;
+# * a comment after the value needs a blank first, where bash starts a word.
+# Quoted text that spans lines is left to _Parser too: one match, one line.
+_FAST_LINE = re.compile(
+    r"[ \t]*"
+    r"(?:"
+    r"(?:export[ \t]+)?"
+    r"(?P<key>[A-Za-z_][A-Za-z0-9_]*)="
+    r"(?P<value>\"[^\"\\$`\n]*\"|'[^'\n]*'|[^ \t\n|&;<>()'\"\\$`~]*)"
+    r"(?:[ \t]+(?:#[^\n]*)?)?"
+    r"|(?:#[^\n]*)?"
+    r")"
+    r"(?:\n|\Z)"
+)
 _TILDE = "tilde expansion; quote it: '~'"
 _PathLike = Union[str, "os.PathLike[str]"]
 
 
-@dataclass(frozen=True)
-class SiteInfo:
+class SiteInfo(NamedTuple):
     """The keys of one site-info.def; ``lines`` tells where each was last set."""
 
     path: str
@@ -92,9 +115,19 @@ def read_site_info(path: _PathLike) -> SiteInfo:
 
 def parse_site_info(text: str, path: str) -> SiteInfo:
     """Parses the text of site-info.def; ``path`` names it in errors."""
+    return _Parser(_normalized(text), path).parse()
+
+
+def _parse_site_info_slowly(text: str, path: str) -> SiteInfo:
+    """parse_site_info without the fast path: the reference the tests hold it to."""
+    return _Parser(_normalized(text), path).parse(fast=False)
+
+
+def _normalized(text: str) -> str:
+    """The text without a byte-order mark and with LF line ends."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    return _Parser(text.replace("\r\n", "\n"), path).parse()
+    return text.replace("\r\n", "\n")
 
 
 def _decode(data: bytes, path: str) -> str:
@@ -114,12 +147,51 @@ class _Parser:
         self.pos = 0
         self.values: Dict[str, str] = {}
         self.lines: Dict[str, int] = {}
-        self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        # Where each line starts, for _line_at; built when first needed.
+        self._line_starts: Optional[List[int]] = None
 
-    def parse(self) -> SiteInfo:
-        while self._skip_to_statement():
-            self._statement()
+    def parse(self, fast: bool = True) -> SiteInfo:
+        if fast:
+            self._parse_fast_lines_first()
+        else:
+            while self._skip_to_statement():
+                self._statement()
         return SiteInfo(self.path, self.values, self.lines)
+
+    def _parse_fast_lines_first(self) -> None:
+        """Reads each line matching _FAST_LINE at once, and any other statement as parse(fast=False) does.
+
+        Every line start between statements is a point where the character-level
+        loop (skip blanks and comments, read a statement) holds no other state than
+        its position, so the two readings can take turns there. ``line`` is the
+        number of the line that ``pos`` is on; each match reads one whole line.
+        """
+        text, values, lines = self.text, self.values, self.lines
+        match_line = _FAST_LINE.match
+        end = len(text)
+        pos = 0
+        line = 1
+        while pos < end:
+            found = match_line(text, pos)
+            if found is None:
+                # This statement (after any blanks or comments before it) is read
+                # character by character. It stops at the newline that ends it (the
+                # next match reads that as a blank line) or at the end of the text.
+                self.pos = pos
+                if not self._skip_to_statement():
+                    return
+                self._statement()
+                line += text.count("\n", pos, self.pos)
+                pos = self.pos
+                continue
+            key, value = found.group("key", "value")
+            if key is not None:
+                if value[:1] in ('"', "'"):
+                    value = value[1:-1]
+                values[key] = value
+                lines[key] = line
+            pos = found.end()
+            line += 1
 
     # Statements
 
@@ -266,10 +338,16 @@ class _Parser:
 
     def _dollar(self, quoted: bool) -> str:
         following = self.text[self.pos + 1:self.pos + 2]
+        if self.text.startswith("\\\n", self.pos + 1):
+            # bash drops a backslash-newline before it reads '$': '$\<newline>(id)' runs id.
+            raise self._unsupported(self.pos, "$\\", "a line continuation after '$'")
         if following == "{":
             return self._braced()
         name = _NAME.match(self.text, self.pos + 1)
         if name is not None:
+            if self.text.startswith("\\\n", name.end()) and _NAME_CHAR.match(self.text, name.end() + 2):
+                # The same: '$A\<newline>B' is $AB to bash.
+                raise self._unsupported(self.pos, self.text[self.pos:name.end()] + "\\", "a name continued on the next line")
             return self._expand(name.group(), self.pos, name.end())
         if following in ("(", "[") or (following and following in _SPECIAL_PARAMETERS):
             shown = "$((" if self.text.startswith("$((", self.pos) else "$" + following
@@ -323,6 +401,8 @@ class _Parser:
         return word.group() if word else self.text[pos:pos + 1]
 
     def _line_at(self, pos: int) -> int:
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
         return bisect.bisect_right(self._line_starts, pos)
 
     def _error(self, pos: int, message: str) -> ConfigInputError:

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gip.errors import EXIT_CONFIG, ConfigError, ConfigInputError
+from gip.ldifvalue import value_problem
 from gip.siteconfig import (
     POLICY_ALWAYS,
     POLICY_PRODUCTION_ONLY,
     QueueConfig,
     SiteConfig,
+    _group_problem,
+    _state_policy,
+    _vos,
     load_site_config,
+    queue_key,
     site_config_from,
 )
-from gip.siteinfo import parse_site_info
+from gip.siteinfo import SiteInfo, parse_site_info
 
 DATA = Path(__file__).parent / "data" / "siteinfo"
 
@@ -175,3 +183,115 @@ def test_load_syntax_error_names_file_and_line(tmp_path):
     with pytest.raises(ConfigInputError) as caught:
         load_site_config(str(path))
     assert str(caught.value) == f"{path}:2: unsupported shell syntax '$('"
+
+
+# site_config_from checks the queues and their groups all at once, as a site may
+# have thousands. It must decide and say exactly what checking them one by one,
+# in order, as written plainly here, does.
+
+
+def one_by_one(info: SiteInfo) -> SiteConfig:
+    def problem(key, message):
+        return ConfigInputError(info.path, info.where(key), f"{key}: {message}")
+
+    for key, value in info.values.items():
+        if re.fullmatch(r"CE_STATE|[A-Z0-9_]+_CE_STATE", key) and value_problem(value) is not None:
+            raise problem(key, f"{value!r} cannot be published as GlueCEStateStatus: {value_problem(value)}")
+    vos = _vos(info)
+    names = info.values.get("QUEUES", "").split()
+    seen = set()
+    for name in names:
+        if re.fullmatch(r"[A-Za-z0-9._-]+", name) is None:
+            raise problem("QUEUES", f"{name!r}: a queue name is ASCII letters, digits and ._-")
+        if name in seen:
+            raise problem("QUEUES", f"{name!r} is listed twice")
+        seen.add(name)
+    queues = []
+    for name in names:
+        key = f"{queue_key(name)}_GROUP_ENABLE"
+        groups = tuple(info.values.get(key, "").split())
+        for group in groups:
+            if _group_problem(group) is not None:
+                raise problem(key, f"{group!r}: {_group_problem(group)}")
+        queues.append(QueueConfig(name, groups))
+    values = dict(info.values)
+    return SiteConfig(
+        path=info.path,
+        values=values,
+        site_name=values.get("SITE_NAME"),
+        ce_host=values.get("CE_HOST"),
+        vos=vos,
+        queues=tuple(queues),
+        batch_system=values.get("CE_BATCH_SYS"),
+        runtime_env=tuple(values.get("CE_RUNTIMEENV", "").split()),
+        ce_state=values.get("CE_STATE"),
+        state_policy=_state_policy(info),
+    )
+
+
+def outcome(read, info):
+    try:
+        return read(info)
+    except ConfigInputError as error:
+        return ("refused", error.path, error.line, error.message)
+
+
+def mostly(common, rare):
+    """``common`` seven times in eight, so that most generated sites get to their queues."""
+    return st.integers(0, 7).flatmap(lambda n: rare if n == 0 else common)
+
+
+queue_names = mostly(
+    st.sampled_from(["long", "short", "q.x", "q-x", "Q_X", "9", "a.b-c"]),
+    st.sampled_from(["sh/ort", "lóng", "long:x", "-", "é"]),
+)
+# Refused groups are frequent: which of several is named first matters.
+group_names = st.sampled_from(
+    ["atlas", "cms", "t2k.org", "/atlas/ROLE=production", "/cms", "/t2k.org/x"]
+    + ["ATLAS", "/", "/At/x", "/atlas/dn:x", "é", "-x", "/atlas/é"]
+)
+group_lists = st.lists(group_names, max_size=3).map(" ".join)
+state_keys = st.sampled_from(["CE_STATE", "LONG_CE_STATE", "Q_X_CE_STATE", "long_CE_STATE", "ACE_STATE", "CE_STATE_POLICY"])
+states = mostly(st.sampled_from(["Production", "Closed", "always"]), st.sampled_from(["", " x", "a dn: b", "sometimes"]))
+separators = st.sampled_from([" ", "\n ", "\t"])
+
+
+@st.composite
+def site_keys(draw):
+    """site-info.def keys in the order they are set: QUEUES, group lists (mostly of listed queues), states, VOS."""
+    names = draw(st.lists(queue_names, max_size=6))
+    keyed = draw(st.lists(st.one_of(st.sampled_from(names or ["none"]).map(queue_key), st.just("OTHER")), max_size=8))
+    settings_ = [("QUEUES", draw(separators).join(names))]
+    settings_ += [(f"{key}_GROUP_ENABLE", draw(group_lists)) for key in keyed]
+    settings_ += draw(st.lists(st.tuples(state_keys, states), max_size=3))
+    settings_ += draw(st.lists(st.tuples(st.just("VOS"), mostly(st.just("atlas cms"), st.just("CMS"))), max_size=1))
+    return draw(st.permutations(settings_))
+
+
+@settings(max_examples=500, deadline=None)
+@given(settings_=site_keys())
+def test_queues_and_groups_are_checked_as_one_by_one(settings_):
+    values = {}
+    lines = {}
+    for line, (key, value) in enumerate(settings_, start=1):
+        values[key] = value
+        lines[key] = line
+    info = SiteInfo("site-info.def", values, lines)
+    assert outcome(site_config_from, info) == outcome(one_by_one, info)
+
+
+def test_the_first_refused_group_is_named():
+    error = refusal("QUEUES='a b c'\nC_GROUP_ENABLE='cms /Cms'\nB_GROUP_ENABLE='atlas ATLAS /'\n")
+    assert (error.line, error.message) == (3, "B_GROUP_ENABLE: 'ATLAS': a VO name is lower-case ASCII letters, digits and ._- and starts with a letter or digit")
+
+
+def test_many_queues():
+    names = [f"q{n:04d}.x-{n % 3}" for n in range(3000)]
+    groups = ["atlas", "/cms/ROLE=pilot", "t2k.org"]
+    text = f"QUEUES='{' '.join(names)}'\n" + "".join(
+        f"{queue_key(name)}_GROUP_ENABLE='{groups[n % 3]} cms'\n" for n, name in enumerate(names)
+    )
+    config = config_of(text)
+    assert config.queues == tuple(QueueConfig(name, (groups[n % 3], "cms")) for n, name in enumerate(names))
+    error = refusal(text + "Q2999_X_2_GROUP_ENABLE='cms CMS'\n")
+    assert (error.line, error.message) == (3002, "Q2999_X_2_GROUP_ENABLE: 'CMS': a VO name is lower-case ASCII letters, digits and ._- and starts with a letter or digit")

@@ -12,8 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gip import siteinfo
 from gip.errors import EXIT_CONFIG, ConfigError, ConfigInputError
-from gip.siteinfo import DEFAULT_SITE_INFO, parse_site_info, read_site_info, site_info_path
+from gip.siteinfo import (
+    DEFAULT_SITE_INFO,
+    _parse_site_info_slowly,
+    parse_site_info,
+    read_site_info,
+    site_info_path,
+)
 
 DATA = Path(__file__).parent / "data" / "siteinfo"
 BASH = shutil.which("bash")
@@ -118,6 +125,10 @@ def test_accepted_syntax(text, expected):
         ("A=$((1+1))", 1, "unsupported shell syntax '$(('"),
         ("A=$[1+1]", 1, "unsupported shell syntax '$['"),
         ("A=`id`", 1, "unsupported shell syntax '`'"),
+        # bash drops a backslash-newline first: these are $(id), $0 and $AB to it.
+        ('A="$\\\n(id)"', 1, "unsupported shell syntax '$\\\\' (a line continuation after '$')"),
+        ("A=$\\\n0", 1, "unsupported shell syntax '$\\\\' (a line continuation after '$')"),
+        ("B=1\nA=$B\\\nC", 2, "unsupported shell syntax '$B\\\\' (a name continued on the next line)"),
         ('A="`id`"', 1, "unsupported shell syntax '`'"),
         ("A=1\nB=${A:-x}", 2, "unsupported shell syntax '${A:-x}'"),
         ("A=1\nB=${#A}", 2, "unsupported shell syntax '${#A}'"),
@@ -425,3 +436,151 @@ def test_bash_agrees_on_generated_files(tmp_path, text):
     except ConfigInputError:
         return  # a refusal is always safe; agreement matters for what gip accepts
     assert_bash_agrees(path)
+
+
+# parse_site_info reads the common line shapes with one pattern match each and
+# everything else character by character; _parse_site_info_slowly reads all of
+# it character by character. The two must never differ: not in a value, not in
+# the order keys were first set, not in the line of a key, not in an error.
+
+
+def reading(parse, text: str):
+    try:
+        info = parse(text, "s.def")
+    except ConfigInputError as error:
+        return ("refused", error.path, error.line, error.message)
+    return ("read", info.path, list(info.values.items()), list(info.lines.items()))
+
+
+def assert_fast_reading_is_exact(text: str) -> None:
+    # The file as written, and with CRLF line ends and a byte-order mark, as an editor may save it.
+    for variant in (text, "\ufeff" + text.replace("\n", "\r\n")):
+        assert reading(parse_site_info, variant) == reading(_parse_site_info_slowly, variant)
+
+
+def mostly(common, rare):
+    """``common`` seven times in eight: most generated files should be read, not refused."""
+    return st.integers(0, 7).flatmap(lambda n: rare if n == 0 else common)
+
+
+key_names = st.sampled_from(["A", "B", "_c9", "export", "exporter", "Q_GROUP_ENABLE"])
+# Characters that matter to the reading, and a few that do not.
+tricky_text = st.text(st.sampled_from("ab=_ \t\n#$`~:;&|<>(){}'\"\\\r\x0bé"), max_size=10)
+plain_text = st.text(st.sampled_from("ab19._,:/=@%+-*?[]{}!^#\ré~"), max_size=8)
+# Values in the shapes the fast path reads, and accepted values one or two characters
+# away from them, which the character-level parser reads.
+accepted_values = st.one_of(
+    plain_text,
+    plain_text.map(lambda v: f'"{v} {v}"'),
+    plain_text.map(lambda v: f"'{v}\t{v}'"),
+    st.sampled_from(['"a\nb"', "'a\n\nb'", '"\nA=1\n"', "'\nB=$A\n'", '""', "''", "'$A'", "\"'x'\""]),
+    st.sampled_from(["$A", "${A}", '"x$A"', "x\\", "x\\\n", "\\\ny", '"a\\"b"', '"a\\\nb"', "a\\ b"]),
+    st.sampled_from(['"x"y', "'x'\"y\"", '"x"#y', "x#y", "#", "#y", "a~", "$", '"$"', "a=b", "é"]),
+)
+# A plain word with one character in it that may end, continue or spoil it.
+near_miss_words = st.builds(
+    lambda a, c, b: a + c + b, plain_text, st.sampled_from(list(" \t\n|&;<>()'\"\\$`~#=:{}\r")), plain_text
+)
+near_miss_values = st.one_of(
+    near_miss_words, near_miss_words.map(lambda v: f'"{v}"'), near_miss_words.map(lambda v: f"'{v}'")
+)
+refused_values = st.one_of(
+    st.sampled_from(["~", "~/x", "x:~", "#y'", "'a", '"a', "$(id)", "`id`", '"`id`"', "x;", "x)", "(a b)"]),
+    st.sampled_from(["x|y", "1 B=2", "1 echo", "$1", "${A:-x}", "$B_", "$Z"]),
+    tricky_text,
+    tricky_text.map(lambda v: f'"{v}"'),
+    tricky_text.map(lambda v: f"'{v}'"),
+)
+blanks = st.sampled_from(["", " ", "\t", "  \t"])
+comments = st.sampled_from(["", "#", "# note", "#x'\"$(id)`", "# a \\"])
+
+
+@st.composite
+def assignment_lines(draw):
+    export = draw(st.sampled_from(["", "export ", "export\t", "export  "]))
+    comment = draw(comments)
+    tail = draw(blanks) + (" " + comment if comment else "")
+    value = draw(st.one_of(mostly(accepted_values, refused_values), near_miss_values))
+    return draw(blanks) + export + draw(key_names) + "=" + value + tail
+
+
+accepted_lines = st.one_of(
+    blanks,
+    st.builds(lambda b, c: b + c, blanks, comments),
+    st.sampled_from(["export A", "export A B=1", "export=1", "A=1 B=2", "A=1 \\", "  \\", "\\"]),
+)
+refused_lines = st.one_of(
+    st.sampled_from(["export", "export -n A", "export =1", "A+=1", "echo x", "f() { A=1; }", "A=1;B=2"]),
+    tricky_text,
+)
+
+
+@st.composite
+def mixed_files(draw):
+    lines = draw(st.lists(st.one_of(assignment_lines(), mostly(accepted_lines, refused_lines)), max_size=12))
+    # $A expands only where A is set earlier.
+    start = draw(st.sampled_from(["", "A=a\n"]))
+    end = draw(st.sampled_from(["", "\n", "\n\n", " ", "\\"]))
+    return start + "\n".join(lines) + end
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=mixed_files())
+def test_fast_reading_equals_the_character_level_parser(text):
+    assert_fast_reading_is_exact(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=st.text(st.sampled_from("AB=_ex\t\n #$`~:;&|<>(){}'\"\\\r"), max_size=40))
+def test_fast_reading_equals_the_character_level_parser_on_any_text(text):
+    assert_fast_reading_is_exact(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\n",
+        "A=1",
+        "A=#y",
+        "A=#y'",
+        "A=x#y # c",
+        'A="x"#y',
+        "A= # note\nB=2",
+        "A='one\ntwo'\nB=$(id)",
+        'A="one\ntwo"   # c\nB=x\nC=${B}',
+        "A=1\nB=$A\nA=2\nC=\"$A\"\nA=3",
+        "A=1 \\\n B=2\nC=3",
+        "  \\\nA=1\nB=2",
+        "export A=1\nexport A\nexport=2\nexport  export=3",
+        "A=1\nB='x\nC=3\n",
+        "A=x:~\nB=1",
+        "A=1\n\n\nB=$C",
+        "A=1\r\nB='x\r\ny'\r\nC=`x`\r\n",
+    ],
+)
+def test_fast_reading_equals_the_character_level_parser_on_examples(text):
+    assert_fast_reading_is_exact(text)
+
+
+@pytest.mark.parametrize("char", list(" \t\n|&;<>()'\"\\$`~#=:{}\r\x0b\x00é"))
+def test_fast_reading_equals_the_character_level_parser_next_to_any_special_character(char):
+    shapes = ["A=a{}b", "A={}", "A=a{}", 'A="a{}b"', "A='a{}b'", "A=a {}b", "export A{}=1", "{}A=1", "A=1{}"]
+    shapes += ["A=a#b{}", 'A="a\\{}b"', "A='a\\{}b'", "A=a\\{}b"]
+    for shape in shapes:
+        assert_fast_reading_is_exact("A=0\n" + shape.format(char) + "\nB=2 # c\n")
+
+
+def test_common_lines_are_read_without_the_character_level_parser(monkeypatch):
+    def fail(self):
+        raise AssertionError(f"read character by character at {self.pos}")
+
+    monkeypatch.setattr(siteinfo._Parser, "_statement", fail)
+    text = "#!/bin/bash\n\n  # c\nA=1\nexport B='x y'  # c\n\tC=\"a b\"\nD= \nE=x#y\nA=2"
+    info = parse_site_info(text, "s.def")
+    assert info.values == {"A": "2", "B": "x y", "C": "a b", "D": "", "E": "x#y"}
+    assert info.lines == {"A": 9, "B": 5, "C": 6, "D": 7, "E": 8}
+
+
+def test_fast_reading_of_the_realistic_file():
+    assert_fast_reading_is_exact((DATA / "site-info.def").read_text())
