@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 import gip
 from gip.errors import ConfigError
@@ -61,7 +61,7 @@ from gip.report import Problem
 if TYPE_CHECKING:
     import jinja2
 
-    from gip.model import ComputingElement, ExecutionEnvironment, Site
+    from gip.model import ComputingElement, ExecutionEnvironment, Share, Site
     from gip.staticldif import StaticEntry
 
 TEMPLATES_VARIABLE = "GIP_TEMPLATES"
@@ -75,6 +75,7 @@ MODE_MERGED_TEMPLATES = "merged-templates"
 APPLICATION_TEMPLATE = "glue2-appenv.ldif.j2"
 CE_TEMPLATE = "glue1-ce.ldif.j2"
 VOVIEW_TEMPLATE = "glue1-voview.ldif.j2"
+SHARE_TEMPLATE = "glue2-share.ldif.j2"
 # The templates each output renders, per GLUE version; gip's writer does the rest.
 TEMPLATES: Dict[Tuple[str, str], Tuple[str, ...]] = {
     (MODE_PLUGIN, "1"): (),
@@ -100,6 +101,7 @@ _DEFERRED = "\x01gip-deferred\x01"
 _DEFERRED_MARK = re.compile(re.escape(_DEFERRED) + r"(\d+)" + re.escape(_DEFERRED))
 # RFC 4514 escapes these anywhere in a value ('=' too, as python-ldap does); NUL as \\00.
 _RDN_ESCAPES = str.maketrans({**{char: "\\" + char for char in '\\,+"<>;='}, "\x00": "\\00"})
+_Item = TypeVar("_Item")
 _UNDEFINED_NAME = re.compile(r"has no attribute '([^']+)'|'([^']+)' is undefined")
 
 
@@ -173,6 +175,7 @@ class Publisher:
         env.filters.update(
             dn=self.dn, line=self.line, lines=self.lines, attributes=self.attributes, rdn=rdn,
             application_environments=self.application_environments, ce_entries=self.ce_entries,
+            share_entries=self.share_entries,
         )
         env.globals.update(glue1_base=GLUE1_BASE, glue2_base=GLUE2_BASE)
         return env
@@ -380,58 +383,112 @@ class Publisher:
         )
 
     def ce_entries(self, ces: Sequence[ComputingElement], site: Site, cfg: Any) -> str:
-        """Each GlueCE (glue1-ce.ldif.j2) followed by its GlueVOViews (glue1-voview.ldif.j2).
+        """Each GlueCE (glue1-ce.ldif.j2) followed by its GlueVOViews (glue1-voview.ldif.j2), stamped.
 
-        A site has a GlueCE per queue, thousands of them, mostly alike: with
-        gip's own two templates, the entries of one shape (state, access
-        rules) are rendered once for two marker queue names, and where both
-        cut at their marker into the same pieces, each CE of that shape is
-        those pieces joined by its queue name, which must pass the rule a
-        marker passes (no escape, no base64). Anything else is rendered per CE.
+        The CEs of one shape (ID prefix, state, access rules) differ only in
+        their queue name: see _stamped().
         """
-        templates = (self.env.get_template(CE_TEMPLATE), self.env.get_template(VOVIEW_TEMPLATE))
-        stamping = all(_builtin(template) for template in templates)
-        shapes: Dict[Tuple[Any, ...], Optional[Tuple[List[str], List[Problem]]]] = {}
-        texts = []
-        for ce in ces:
-            stamp = None
-            prefix = ce.unique_id[:-len(ce.queue)]
-            if stamping and _SAFE_VALUE.fullmatch(ce.queue) and prefix.endswith("-"):
-                shape = (prefix, ce.state, ce.new_state, ce.access_rules)
-                if shape not in shapes:
-                    shapes[shape] = self._ce_stamp(ce, prefix, templates, site, cfg)
-                stamp = shapes[shape]
-            if stamp is None:
-                texts.append(self._ce_text(ce, templates, site, cfg))
-                continue
-            pieces, problems = stamp
-            texts.append(ce.queue.join(pieces))
-            self.problems.extend(_marker_replaced(problem, ce.queue) for problem in problems)
-        return "".join(texts)
-
-    def _ce_stamp(self, ce: ComputingElement, prefix: str, templates: Tuple["jinja2.Template", "jinja2.Template"],
-                  site: Site, cfg: Any) -> Optional[Tuple[List[str], List[Problem]]]:
-        """The pieces of a CE's entries cut where its queue name goes, and what their render reported."""
         from gip.model import ComputingElement
 
+        ce_template, view_template = self.env.get_template(CE_TEMPLATE), self.env.get_template(VOVIEW_TEMPLATE)
+        stamping = _builtin(ce_template) and _builtin(view_template)
+
+        def shape(ce: ComputingElement) -> Optional[Tuple[Any, ...]]:
+            prefix = ce.unique_id[:-len(ce.queue)]
+            if not stamping or not prefix.endswith("-"):
+                return None
+            return prefix, ce.state, ce.new_state, ce.access_rules
+
+        def marked(ce: ComputingElement, marker: str) -> ComputingElement:
+            prefix = ce.unique_id[:-len(ce.queue)]
+            return ComputingElement(prefix + marker, marker, None, ce.state, ce.new_state, ce.access_rules)
+
+        def render(ce: ComputingElement) -> str:
+            text = self._render_nested(ce_template, site=site, cfg=cfg, ce=ce)
+            return text + "".join(self._render_nested(view_template, site=site, cfg=cfg, ce=ce, view=view)
+                                  for view in ce.views)
+
+        return self._stamped(ces, lambda ce: ce.queue, shape, marked, render)
+
+    def share_entries(self, shares: Sequence[Share], site: Site, cfg: Any) -> str:
+        """Each ComputingShare and its MappingPolicy (glue2-share.ldif.j2), stamped.
+
+        The shares of one shape (VO, rules, states) differ only in their
+        queue name, which starts their ID: see _stamped().
+        """
+        from gip.model import Glue2Node, Share
+
+        template = self.env.get_template(SHARE_TEMPLATE)
+        stamping = _builtin(template)
+
+        def parts(share: Share) -> Optional[Tuple[str, str]]:
+            """The ID after the queue name and the DN after the ID, where the DN needs no escape."""
+            node, queue = share.node, share.queue or ""
+            head = f"GLUE2ShareID={node.id},"
+            if not stamping or not node.id.startswith(queue + "_") or not node.dn.startswith(head):
+                return None
+            return node.id[len(queue):], node.dn[len(head) - 1:]
+
+        def shape(share: Share) -> Optional[Tuple[Any, ...]]:
+            found = parts(share)
+            if found is None:
+                return None
+            return (found, share.state, share.new_state, share.ce_state, tuple(share.other_info), share.vo,
+                    share.rules)
+
+        def marked(share: Share, marker: str) -> Share:
+            id_rest, dn_rest = parts(share) or ("", "")
+            node = Glue2Node(marker + id_rest, f"GLUE2ShareID={marker}{id_rest}{dn_rest}")
+            return Share(node, marker, None, share.state, list(share.other_info), share.vo, share.rules,
+                         share.new_state, share.ce_state)
+
+        def render(share: Share) -> str:
+            return self._render_nested(template, site=site, cfg=cfg, share=share)
+
+        return self._stamped(shares, lambda share: share.queue or "", shape, marked, render)
+
+    def _stamped(self, items: Sequence[_Item], value_of: Callable[[_Item], str],
+                 shape_of: Callable[[_Item], Optional[Tuple[Any, ...]]], marked: Callable[[_Item, str], _Item],
+                 render: Callable[[_Item], str]) -> str:
+        """The entries of every item, rendered once per shape.
+
+        A site has a GlueCE and a share per queue, thousands of them, mostly
+        alike. With gip's own templates, the items of one shape (shape_of;
+        None where gip's templates are not the ones used) are rendered for
+        two marker values in place of the value they differ by (value_of),
+        and where both renders cut at their marker into the same pieces, each
+        item's entries are those pieces joined by its value, which must pass
+        the rule a marker passes (no escape, no base64). What the render
+        reported is reported for each item. Anything else is rendered per item.
+        """
+        shapes: Dict[Tuple[Any, ...], Optional[Tuple[List[str], List[Problem]]]] = {}
+        texts = []
+        for item in items:
+            value = value_of(item)
+            shape = shape_of(item) if _SAFE_VALUE.fullmatch(value) else None
+            stamp = None
+            if shape is not None:
+                if shape not in shapes:
+                    shapes[shape] = self._stamp(lambda marker: render(marked(item, marker)))
+                stamp = shapes[shape]
+            if stamp is None:
+                texts.append(render(item))
+                continue
+            pieces, problems = stamp
+            texts.append(value.join(pieces))
+            self.problems.extend(_marker_replaced(problem, value) for problem in problems)
+        return "".join(texts)
+
+    def _stamp(self, render_marked: Callable[[str], str]) -> Optional[Tuple[List[str], List[Problem]]]:
+        """The pieces of one render cut at its marker, and what it reported; None where the markers disagree."""
         before = len(self.problems)
         renders, found = [], []
         for marker in _MARKERS:
-            marked = ComputingElement(prefix + marker, marker, None, ce.state, ce.new_state, ce.access_rules)
-            renders.append(self._ce_text(marked, templates, site, cfg))
+            renders.append(render_marked(marker))
             found.append(self.problems[before:])
             del self.problems[before:]
         pieces = renders[0].split(_MARKERS[0])
-        if pieces != renders[1].split(_MARKERS[1]):
-            return None
-        return pieces, found[0]
-
-    def _ce_text(self, ce: ComputingElement, templates: Tuple["jinja2.Template", "jinja2.Template"],
-                 site: Site, cfg: Any) -> str:
-        ce_template, view_template = templates
-        text = self._render_nested(ce_template, site=site, cfg=cfg, ce=ce)
-        return text + "".join(self._render_nested(view_template, site=site, cfg=cfg, ce=ce, view=view)
-                              for view in ce.views)
+        return (pieces, found[0]) if pieces == renders[1].split(_MARKERS[1]) else None
 
     def _pieces(self, template: "jinja2.Template", env: ExecutionEnvironment) -> Optional[List[str]]:
         """One entry cut where its value goes, or None where that cannot be trusted (module docstring)."""

@@ -257,6 +257,7 @@ B_1_GROUP_ENABLE="cms"
 C_1_GROUP_ENABLE="cms"
 _ODD_GROUP_ENABLE="cms"
 LONG_2_GROUP_ENABLE=""
+A1_CE_STATE=Draining
 A2_CE_STATE=Closed
 CE_STATE=PilotSCAS
 CE_CAPABILITY="CPUScalingReferenceSI00=2000 dn:x"
@@ -267,7 +268,7 @@ CE_OUTBOUNDIP=TRUE CE_INBOUNDIP=FALSE
 """
 
 
-def test_stamped_ces_are_what_each_ce_rendered_alone_would_be(tmp_path):
+def test_stamped_ces_and_shares_are_what_each_rendered_alone_would_be(tmp_path):
     from gip.model import BASE_TEMPLATES, build_site
     from gip.siteconfig import load_site_config
 
@@ -275,20 +276,25 @@ def test_stamped_ces_are_what_each_ce_rendered_alone_would_be(tmp_path):
     config = load_site_config(tmp_path / "site-info.def")
     own = tmp_path / "templates"
     own.mkdir()
-    for name in ("glue1-ce.ldif.j2", "glue1-voview.ldif.j2"):
+    for name in ("glue1-ce.ldif.j2", "glue1-voview.ldif.j2", "glue2-share.ldif.j2"):
         (own / name).write_text((builtin_template_dir() / name).read_text())
     outputs = []
     for dirs in ([builtin_template_dir()], [own, builtin_template_dir()]):
-        site = build_site(config, [], [], BASE_TEMPLATES)
+        site = build_site(config, [], [], BASE_TEMPLATES, "both")
         publisher = Publisher(dirs)
-        text = publisher.render_site(site, MODE_MERGED_TEMPLATES, "1")
+        text = publisher.render_site(site, MODE_MERGED_TEMPLATES, "both")
         outputs.append((text, [str(problem) for problem in publisher.problems]))
     stamped, alone = outputs
     assert stamped == alone
     entries = ldif_map(stamped[0])
+    share = "glue2shareid=a2_atlas_ce.example.org_computingelement,glue2serviceid=ce.example.org_computingelement," \
+            "glue2groupid=resource,o=glue"
+    assert entries[share]["glue2computingshareservingstate"] == ["closed"]
+    assert entries[share.replace("a2_", "a1_")]["glue2computingshareservingstate"] == ["draining"]
+    assert entries[share.replace("a2_", "a3_")]["glue2entityotherinfo"] == ["CEState=PilotSCAS"]
     assert entries["glueceuniqueid=ce.example.org:8443/cream-slurm-a2,mds-vo-name=resource,o=grid"][
         "gluecestatestatus"] == ["Closed"]
     assert entries["glueceuniqueid=ce.example.org:8443/cream-slurm-a3,mds-vo-name=resource,o=grid"][
         "gluecestatestatus"] == ["PilotSCAS"]
     # The capability that fails the LDIF rule is reported once per CE, as each render reports it.
-    assert sum("dn:x" in problem for problem in stamped[1]) == 7
+    assert sum("GlueCECapability" in problem and "dn:x" in problem for problem in stamped[1]) == 7
