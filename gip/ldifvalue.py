@@ -21,6 +21,7 @@ _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*")
 _ATTRIBUTES = re.compile(r"[A-Za-z][A-Za-z0-9-]*(?:;[A-Za-z0-9-]+)*(?:\n[A-Za-z][A-Za-z0-9-]*(?:;[A-Za-z0-9-]+)*)*")
 _PRINTABLE_OR_NEWLINE = bytes(range(0x20, 0x7F)) + b"\n"
+_TAG_CHARACTERS_OR_NEWLINE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-\n"
 # Lines 'name: value' whose value starts as RFC 2849 lets a value start unencoded.
 _PLAIN_LINES = re.compile(r"[A-Za-z][A-Za-z0-9-]*: [^ :<\n][^\n]*(?:\n[A-Za-z][A-Za-z0-9-]*: [^ :<\n][^\n]*)*")
 # In a newline-framed block of values: an empty value, one that starts with a
@@ -79,6 +80,26 @@ def attribute_lines(attribute: str, values: Sequence[str]) -> str:
         return "".join(attribute_line(attribute, value) for value in values)
     prefix = attribute + ": "
     return prefix + joined.replace("\n", "\n" + prefix) + "\n"
+
+
+def plain_value_lines(attribute: str, values: Sequence[str]) -> Optional[bytes]:
+    """attribute_lines() as ASCII bytes where every value is ASCII letters, digits and ``._-``, else None.
+
+    Such values (every valid tag) need no check beyond their characters: no
+    space, no ':', no line break. Checked and printed as bytes in a few
+    operations over the whole block, for tag lists of 100,000 values.
+    """
+    if not values or _ATTRIBUTE.fullmatch(attribute) is None:
+        return None
+    try:
+        joined = "\n".join(values).encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if (not joined or joined.translate(None, _TAG_CHARACTERS_OR_NEWLINE) or joined.count(b"\n") != len(values) - 1
+            or b"\n\n" in joined or joined.startswith(b"\n") or joined.endswith(b"\n")):
+        return None
+    prefix = attribute.encode("ascii") + b": "
+    return prefix + joined.replace(b"\n", b"\n" + prefix) + b"\n"
 
 
 def attributes_block(pairs: Sequence[Tuple[str, Sequence[str]]]) -> str:

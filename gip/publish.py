@@ -55,7 +55,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 import gip
 from gip.errors import ConfigError
-from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, attributes_block, dn_line, is_plain_block
+from gip.ldifvalue import (
+    UnsafeValue, attribute_line, attribute_lines, attributes_block, dn_line, is_plain_block, plain_value_lines,
+)
 from gip.report import Problem
 
 if TYPE_CHECKING:
@@ -545,7 +547,10 @@ class Publisher:
         key = (attribute, id(part))
         done = self._parts.get(key)
         if done is None or done[0] is not part:
-            done = (part, self._defer(self.lines(part, attribute, origin).encode("utf-8")))
+            data = plain_value_lines(attribute, part)
+            if data is None:
+                data = self.lines(part, attribute, origin).encode("utf-8")
+            done = (part, self._defer(data))
             self._parts[key] = done
         return done[1]
 
@@ -653,7 +658,8 @@ def _builtin(template: "jinja2.Template") -> bool:
 def _marker_replaced(problem: Problem, value: str) -> Problem:
     """A problem met while rendering the first marker value, told of ``value``."""
     marker = _MARKERS[0]
-    return Problem(problem.path, problem.line, problem.reason.replace(marker, value), problem.subject.replace(marker, value))
+    reason, subject = problem.reason.replace(marker, value), problem.subject.replace(marker, value)
+    return Problem(problem.path, problem.line, reason, subject)
 
 
 def _unmarked(problem: Problem) -> Problem:

@@ -347,7 +347,8 @@ class _Parser:
         if name is not None:
             if self.text.startswith("\\\n", name.end()) and _NAME_CHAR.match(self.text, name.end() + 2):
                 # The same: '$A\<newline>B' is $AB to bash.
-                raise self._unsupported(self.pos, self.text[self.pos:name.end()] + "\\", "a name continued on the next line")
+                shown = self.text[self.pos:name.end()] + "\\"
+                raise self._unsupported(self.pos, shown, "a name continued on the next line")
             return self._expand(name.group(), self.pos, name.end())
         if following in ("(", "[") or (following and following in _SPECIAL_PARAMETERS):
             shown = "$((" if self.text.startswith("$((", self.pos) else "$" + following

@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gip.ldifvalue import (
@@ -13,6 +13,7 @@ from gip.ldifvalue import (
     attributes_block,
     dn_line,
     is_plain_block,
+    plain_value_lines,
     value_problem,
 )
 
@@ -148,3 +149,18 @@ def test_attributes_block_refuses_what_needs_a_closer_look():
 )
 def test_plain_blocks_are_lines_that_print_as_they_are(text, plain):
     assert is_plain_block(text) is plain
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.text(alphabet="aZ09._-: \n\u00e9\x00<d", max_size=6), max_size=8),
+       st.sampled_from(["GlueHostApplicationSoftwareRunTimeEnvironment", "a;x", "1bad"]))
+def test_plain_value_lines_are_attribute_lines_or_none(values, attribute):
+    plain = plain_value_lines(attribute, values)
+    if plain is not None:
+        assert plain == attribute_lines(attribute, values).encode("ascii")
+
+
+def test_plain_value_lines_take_tag_lists():
+    assert plain_value_lines("A", ["VO-x-1.0_b", "9"]) == b"A: VO-x-1.0_b\nA: 9\n"
+    assert plain_value_lines("A", ["VO-x-1", ""]) is None
+    assert plain_value_lines("A", ["a b"]) is None
