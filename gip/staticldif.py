@@ -28,10 +28,12 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set,
 from gip.report import Problem
 
 _Pair = Tuple[str, Optional[bytes], int]
-# What only the parser reads right: continuation and comment lines, version:,
-# base64 (::) and URL (:<) values, CR characters. Plain substring searches: a
-# regular expression anchored at every line start is ten times slower.
-_NEEDS_PARSER = (b"\n ", b"\n#", b"\nversion:", b"::", b":<", b"\r")
+# What only the parser reads right, besides CR characters: continuation and
+# comment lines, base64 (::) and URL (:<) values, found by two substring
+# searches (a regular expression anchored at every line start is ten times
+# slower) in a copy of the file where ' ' reads '#' and '<' reads ':'. A line
+# 'version: 1' is an attribute inside a record; only the file's first is special.
+_MARKED = bytes.maketrans(b" <", b"#:")
 _NOT_COLON_OR_NEWLINE = bytes(byte for byte in range(256) if byte not in b":\n")
 # DNs that are certainly valid as they are: attribute=value RDNs, no escapes,
 # no multi-valued RDNs, no spaces. Any other DN goes to the parser.
@@ -257,7 +259,10 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
     bytes are gone, each line's last colon is the one followed by a newline,
     so the file's count of ':\n' is its count of lines with a colon.
     """
-    if any(mark in data for mark in _NEEDS_PARSER) or data.startswith((b" ", b"#", b"version:")):
+    if b"\r" in data or data.startswith((b" ", b"#", b"version:")):
+        return None
+    marked = data.translate(_MARKED)
+    if b"\n#" in marked or b"::" in marked:
         return None
     if not data.isascii():
         return _parse_plain_chunks(data, path)

@@ -198,6 +198,7 @@ def lookups_of(entry):
 @given(plain_files())
 @example(b"dn: o=a\nobjectClass: GlueCETop\nobjectClass: GlueCE \nobjectClass:  GlueSubCluster\n")
 @example(b"dn: o=a\nobjectClasses: GlueCE\nx: objectClass: GlueCE\n")
+@example(b"dn: o=a\nversion: 1\nx: a<b c\ny: <z\n\ndn: o=b\nx: 1\n")
 def test_the_plain_reading_gives_what_the_parser_gives(data):
     from gip.staticldif import parse_plain_ldif, parse_with_python_ldap
 
