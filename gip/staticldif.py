@@ -57,6 +57,9 @@ class StaticEntry:
     substring searches of the file's lower-cased text answer (_text_values).
     """
 
+    __slots__ = ("dn", "path", "line", "_pairs_read", "_lines", "_text", "_start", "_end", "_index", "_names",
+                 "_first", "_classes")
+
     def __init__(
         self, dn: str, path: str, line: int, pairs: Sequence[Tuple[str, str]] = (),
         lines: Optional[Sequence[int]] = None, text: Optional["_PlainText"] = None, span: Tuple[int, int] = (0, 0),
@@ -317,9 +320,13 @@ def _plain_entry(
     first: str, path: str, line: int, text: Optional[_PlainText] = None, span: Tuple[int, int] = (0, 0)
 ) -> Optional[StaticEntry]:
     """The entry of a record whose dn line is ``first``; None where the parser must have its say."""
-    dn = _PAIR.fullmatch(first)
     # An entry without attributes is not LDIF (RFC 2849); the parser says so only at times.
-    if dn is None or dn.group(1) != "dn" or not _PLAIN_DN.fullmatch(dn.group(2)) or span[0] > span[1]:
+    if span[0] > span[1]:
+        return None
+    if first.startswith("dn: ") and _PLAIN_DN.fullmatch(first, 4):
+        return StaticEntry(first[4:], path, line, (), None, text, span)  # the common spelling
+    dn = _PAIR.fullmatch(first)
+    if dn is None or dn.group(1) != "dn" or not _PLAIN_DN.fullmatch(dn.group(2)):
         return None
     return StaticEntry(dn.group(2), path, line, (), None, text, span)
 
