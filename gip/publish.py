@@ -146,7 +146,7 @@ class Publisher:
         self.problems: List[Problem] = []
         self._dirs = list(dirs)
         self._env: Optional["jinja2.Environment"] = None
-        self._deferred: List[bytes] = []
+        self._deferred: List[Sequence[bytes]] = []
         self._origin = ""
         self._dropped = False
         # Rendered TagList parts by (attribute, id): the part is kept too, so its id stays its own.
@@ -284,8 +284,8 @@ class Publisher:
             pieces += [self.application_environments(env) for env in site.glue2.environments]
         return "".join(pieces)
 
-    def _defer(self, data: bytes) -> str:
-        """Keeps ``data`` aside; the returned mark stands for it in the rendered text."""
+    def _defer(self, *data: bytes) -> str:
+        """Keeps ``data`` (parts to print one after the other) aside; the returned mark stands for it in the text."""
         self._deferred.append(data)
         return f"{_DEFERRED}{len(self._deferred) - 1}{_DEFERRED}"
 
@@ -293,8 +293,12 @@ class Publisher:
         """The text cut at its marks, the deferred data in their places; ``clear`` forgets the data."""
         # split() with a group: the text, then each mark's number and the text after it.
         pieces = _DEFERRED_MARK.split(text)
-        parts = [self._deferred[int(piece)] if index % 2 else piece.encode("utf-8")
-                 for index, piece in enumerate(pieces)]
+        parts: List[bytes] = []
+        for index, piece in enumerate(pieces):
+            if index % 2:
+                parts += self._deferred[int(piece)]
+            else:
+                parts.append(piece.encode("utf-8"))
         if clear:
             self._deferred.clear()
             self._parts.clear()
@@ -549,8 +553,8 @@ class Publisher:
         if done is None or done[0] is not part:
             data = plain_value_lines(attribute, part)
             if data is None:
-                data = self.lines(part, attribute, origin).encode("utf-8")
-            done = (part, self._defer(data))
+                data = [self.lines(part, attribute, origin).encode("utf-8")]
+            done = (part, self._defer(*data))
             self._parts[key] = done
         return done[1]
 
