@@ -153,6 +153,7 @@ class _Pipes:
 
     def collect(self, deadline: float) -> bool:
         """Reads until both pipes end and the plugin has exited (True) or the deadline (False)."""
+        pause = 0.0005  # a plugin mostly exits right after closing its output: look again soon, then less often
         while True:
             open_pipes = bool(self._selector.get_map())
             if not open_pipes and _has_exited(self.pid):
@@ -164,7 +165,8 @@ class _Pipes:
                 for key, _ in self._selector.select(remaining):
                     self._read(int(key.fd))
             else:
-                time.sleep(min(remaining, 0.01))
+                time.sleep(min(remaining, pause))
+                pause = min(pause * 2, 0.01)
 
     def _read(self, descriptor: int) -> None:
         try:
@@ -356,11 +358,13 @@ def apply_overrides(output: str, overrides: Sequence[Override]) -> Applied:
     return _rewrite(output, overrides, ())
 
 
-def _rewrite(output: str, overrides: Sequence[Override], watched: Iterable[str]) -> Applied:
+def _rewrite(output: str, overrides: Sequence[Override], watched: Iterable[str],
+             by_key: Optional[Dict[str, List[Override]]] = None) -> Applied:
     """apply_overrides(), also reporting in ``handled_dns`` which ``watched`` DN keys the output holds."""
-    by_key = _by_key(overrides)
+    by_key = _by_key(overrides) if by_key is None else by_key
     physical = _PHYSICAL_LINE.findall(output)
-    lines = _logical_lines(physical)
+    # No line starts with a space after a line end: no line is folded.
+    lines = _logical_lines(physical) if "\n " in output or "\r " in output else _unfolded_lines(physical)
     blocks = _blocks(lines)
     edits = _Edits(physical)
     if not blocks:
@@ -394,6 +398,13 @@ def _logical_lines(physical: Sequence[str]) -> List[_Line]:
         lines.append(_joined(physical, first, index))
         first = index
     return lines
+
+
+def _unfolded_lines(physical: Sequence[str]) -> List[_Line]:
+    """_logical_lines() of lines none of which continues another: each line is one."""
+    bodies = [line.rstrip("\r\n") for line in physical]
+    return [_Line(index, index + 1, body, line[len(body):])
+            for index, (line, body) in enumerate(zip(physical, bodies))]
 
 
 def _joined(physical: Sequence[str], first: int, end: int) -> _Line:
@@ -626,7 +637,7 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
     be applied. Raises UnsafeValue for an unprintable override value and
     GipError for a fallback that is not one entry for its DN, before anything runs.
     """
-    _by_key(overrides)
+    by_key = _by_key(overrides)
     checked = _checked_fallbacks(overrides, fallbacks)
     run = run_plugin(argv, timeout, grace)
     notes = _run_notes(run)
@@ -635,7 +646,7 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
         notes.append(unusable)
         return WrapResult(_appended("", checked.values()), tuple(notes), False)
     assert run.output is not None
-    applied = _rewrite(_terminated(run.output), overrides, checked)
+    applied = _rewrite(_terminated(run.output), overrides, checked, by_key)
     missing = [block for key, block in checked.items() if key not in applied.handled_dns]
     presence = _presence_notes(overrides, applied.handled_dns, checked)
     notes.extend(applied.notes)
@@ -647,12 +658,23 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
 def _checked_fallbacks(overrides: Sequence[Override], fallbacks: Mapping[str, str]) -> Dict[str, str]:
     """The fallback blocks, each proven to be one entry for its own DN; the overrides' order first."""
     for key, block in fallbacks.items():
+        if _plainly_one_entry(block, key):
+            continue
         blocks = _blocks(_logical_lines(_PHYSICAL_LINE.findall(block)))
         if len(blocks) != 1 or (blocks[0].line, blocks[0].column) != (0, 0) or blocks[0].key != key:
             raise GipError(f"the state block for {key} is not one LDIF entry for that DN")
     order = list(dict.fromkeys(dn_key(override.dn) for override in overrides))
     order.extend(fallbacks)
     return {key: fallbacks[key] for key in dict.fromkeys(order) if key in fallbacks}
+
+
+def _plainly_one_entry(block: str, key: str) -> bool:
+    """True for a block that is one entry for ``key`` at a glance, as gip's own blocks are:
+    one 'dn:', first, on a line of its own with a line end, nothing folded or CR-ended."""
+    first, newline, _ = block.partition("\n")
+    dn = first[4:]
+    return (block.startswith("dn: ") and bool(newline) and block.count("dn:") == 1 and "\n " not in block
+            and "\r" not in block and dn == dn.strip() and dn_key(dn) == key)
 
 
 def _run_notes(run: PluginRun) -> List[Note]:

@@ -30,6 +30,10 @@ from gip.wrap import (
     Override,
     _PHYSICAL_LINE,
     _appended,
+    _blocks,
+    _logical_lines,
+    _plainly_one_entry,
+    _unfolded_lines,
     apply_overrides,
     run_plugin,
     wrap,
@@ -784,3 +788,21 @@ def test_an_entry_whose_dn_line_ends_the_output_without_a_line_end_is_left_alone
     applied = apply_overrides(text, [pilot(static="Production")])
     assert applied.text == text and list(bdii_blocks(applied.text)) == [dn_key(LONG)]
     assert any("without a line end" in note.text for note in applied.notes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TOKENS, max_size=60).map("".join))
+def test_lines_without_folding_are_read_as_the_unfolding_reads_them(text: str) -> None:
+    physical = _PHYSICAL_LINE.findall(text)
+    if "\n " not in text and "\r " not in text:
+        assert _unfolded_lines(physical) == _logical_lines(physical)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_TOKENS, max_size=30).map("".join), st.sampled_from([LONG, SHORT, LONG.upper(), LONG + " "]))
+def test_a_block_plainly_one_entry_is_one_entry(text: str, dn: str) -> None:
+    key = dn_key(LONG)
+    for block in (text, f"dn: {dn}\n" + text, f"dn: {dn}\nchangetype: modify\n" + text.replace("dn:", "")):
+        if _plainly_one_entry(block, key):
+            blocks = _blocks(_logical_lines(_PHYSICAL_LINE.findall(block)))
+            assert [(b.key, b.line, b.column) for b in blocks] == [(key, 0, 0)]
