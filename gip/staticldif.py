@@ -95,7 +95,7 @@ class StaticEntry:
         if source is None:
             return None
         text, lowered, end = source.text, source.lowered, self._end
-        key = "\n" + attribute.lower() + ":"
+        key = _line_key(attribute)
         values = []
         start = lowered.find(key, self._start - 1, end)
         while start >= 0:
@@ -173,9 +173,17 @@ class StaticEntry:
         return [pairs[i][1] for i, name in enumerate(self._names) if name == wanted]
 
     def first(self, attribute: str) -> Optional[str]:
-        found = self._text_values(attribute, first_only=True)
-        if found is not None:
-            return found[0] if found else None
+        source = self._text
+        if source is not None:
+            # _text_values() for one value, unrolled: the model asks this of every entry.
+            key = _line_key(attribute)
+            start = source.lowered.find(key, self._start - 1, self._end)
+            if start < 0:
+                return None
+            begin = start + len(key)
+            stop = source.text.find("\n", begin, self._end)
+            value = source.text[begin:self._end if stop < 0 else stop]
+            return value[1:].lstrip() if value[:1] == " " else value
         position = self._first_positions().get(attribute.lower())
         return None if position is None else self._pairs[position][1]
 
@@ -245,6 +253,17 @@ def parse_static_ldif(data: bytes, path: str) -> StaticLdif:
     """Parses the content of one static file; ``path`` names it in entries and problems."""
     plain = parse_plain_ldif(data, path)
     return plain if plain is not None else parse_with_python_ldap(data, path)
+
+
+_LINE_KEYS: Dict[str, str] = {}
+
+
+def _line_key(attribute: str) -> str:
+    """What starts a line of ``attribute`` in a lower-cased plain text: ``\nname:``."""
+    key = _LINE_KEYS.get(attribute)
+    if key is None:
+        key = _LINE_KEYS[attribute] = "\n" + attribute.lower() + ":"
+    return key
 
 
 class _PlainText:
