@@ -19,7 +19,11 @@ gip writes these files in one form only: one tag per line, LF endings.
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
+from bisect import bisect_left
+from itertools import islice
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -29,11 +33,16 @@ from gip.tags import TagRule
 _BOM = b"\xef\xbb\xbf"
 _PREFIX = b"gluehostapplicationsoftwareruntimeenvironment:"
 _SEPARATORS = re.compile(rb"[ \t\n\r\x0b\x0c,]+")
-# The bytes of a file that the whole-file reading can take: tag characters,
-# ASCII whitespace and commas. Anything else (comments, prefixes, control
-# characters that str.split would take for separators, non-ASCII bytes)
-# needs the line-by-line reading.
-_PLAIN_BYTES = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._- \t\n\r\x0b\x0c,"
+# Character classes of the whole-file reading (_read_plain). A file of tag characters, ASCII
+# whitespace and commas can be read with whole-file operations; anything else (comments, prefixes,
+# control characters that str.split would take for separators, non-ASCII bytes) needs the
+# line-by-line reading. Capitals are kept apart: spellings that differ only in case are made of them.
+_UPPER = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_LOWER_TAG_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz._-"  # the tag characters but capitals
+_LOWER_TAG_BYTES_AND_LF = _LOWER_TAG_CHARS.encode("ascii") + b"\n"
+_OTHER_SEPARATORS = b" \t\r\x0b\x0c,"
+# A tree holds a file per VO, and per VO and SubCluster: each VO's rule is made once.
+_rule_of = functools.lru_cache(maxsize=256)(TagRule)
 
 
 class TagFile:
@@ -64,8 +73,8 @@ def parse_tags(data: bytes, vo: str, path: str) -> TagFile:
     """Reads the content of a tag file of VO ``vo``; ``path`` names it in problems."""
     if data.startswith(_BOM):
         data = data[len(_BOM):]
-    rule = TagRule(vo)
-    fast = None if data.translate(None, _PLAIN_BYTES) else _read_plain(data, rule)
+    rule = _rule_of(vo)
+    fast = _read_plain(data, rule)
     if fast is not None:
         return TagFile(path, vo, fast, [], data)
     tags, problems = _read_lines(data, rule, path)
@@ -86,17 +95,110 @@ def render_tag_file(tags: Iterable[str]) -> bytes:
 
 
 def _read_plain(data: bytes, rule: TagRule) -> Optional[List[str]]:
-    """The common file (ASCII tags, no comments): whole-file operations in C, or None."""
-    text = data.decode("ascii").replace(",", " ")
-    tokens = text.split()
-    if not rule.all_valid(tokens):
+    """The common file (ASCII tags, no comments) read with whole-file operations in C, or None.
+
+    None sends the file to the line-by-line reading: for any token that is not a valid tag, and for
+    spellings that differ only in case, which that reading reports with their lines. Otherwise the
+    result is what _read_lines would keep.
+    """
+    # One pass sorts the bytes: what is left after deleting lower-case tag characters and LF is the
+    # capitals, the other separators, and whatever a plain file cannot hold. When only letters are
+    # left, they are capitals and the file holds nothing but tag characters and LF.
+    left = data.translate(None, _LOWER_TAG_BYTES_AND_LF)
+    lf_only = not left or left.isalpha()
+    if lf_only:
+        # gip's own form: one split on LF. Its empty pieces are what follows the last LF, dropped
+        # here, and blank lines, dropped below.
+        capitals = left
+        text = data.decode("ascii")
+        tokens = text.split("\n")
+        if not tokens[-1]:
+            tokens.pop()
+    elif not left.translate(None, _UPPER + _OTHER_SEPARATORS):
+        capitals = left.translate(None, _OTHER_SEPARATORS)
+        text = data.decode("ascii")
+        if "," in text:
+            text = text.replace(",", " ")
+        tokens = text.split()
+    else:
         return None
+    ascending = _strictly_ascending(tokens)
+    if lf_only:
+        if not ascending:
+            tokens = list(filter(None, tokens))
+        elif tokens and not tokens[0]:
+            del tokens[0]  # strictly ascending: the only empty piece there can be comes first
+    if not tokens:
+        return []
+    if not rule.all_valid_plain(tokens, ascending):
+        return None
+    if ascending and _no_case_twins(tokens, capitals, len(rule.prefix)):
+        return tokens
     keys = len(set(text.lower().split()))
     if keys == len(tokens):
         return tokens
     if keys != len(set(tokens)):
         return None  # spellings that differ only in case: reported line by line
     return list(dict.fromkeys(tokens))
+
+
+def _strictly_ascending(tokens: List[str]) -> bool:
+    """True when every token sorts after the one before it: sorted, and no two are equal."""
+    return all(map(operator.lt, tokens, islice(tokens, 1, None)))
+
+
+def _no_case_twins(tokens: List[str], capitals: bytes, shared: int) -> bool:
+    """True when no two of ``tokens`` differ only in case, proven without lowering every token.
+
+    ``tokens`` are strictly ascending and made of tag characters, and all start with the same
+    ``shared`` characters (the VO prefix); ``capitals`` are their upper-case letters in order. The
+    proof takes the tokens in blocks, found by binary search: the tokens that start with a head,
+    which is the block's first token up to its last capital, and at least one character past the
+    shared start.
+
+    - Every token holds the capitals of its head, so when the heads account for all ``capitals``,
+      no token has a capital after its head. Two tokens of one block then differ in a part without
+      capitals, which lowering leaves as it is: they stay different.
+    - Two tokens of different blocks start with their lowered heads. When no lowered head starts
+      another, those differ, and so do the lowered tokens.
+
+    A file of a few families of tags (``VO-cms-CMSSW_...``, ``VO-cms-slc6-...``) is a few blocks.
+    False means not proven: capitals after a head, heads alike but for case, or too much work.
+    """
+    steps = 16 + len(tokens) // 64  # beyond these, lowering every token is the cheaper proof
+    scanned = 0
+    in_heads = 0  # how many of the capitals the heads of the blocks so far account for
+    heads: List[str] = []
+    start = 0
+    while start < len(tokens):
+        first = tokens[start]
+        length = max(len(first.rstrip(_LOWER_TAG_CHARS)), shared + 1)
+        while True:
+            steps -= 1
+            if steps < 0 or scanned > 4 * len(capitals):
+                return False
+            head = first[:length]
+            if length > len(first):
+                end = start + 1
+            else:
+                # The tokens that start with the head sort below the head with its last character
+                # raised by one.
+                end = bisect_left(tokens, head[:-1] + chr(ord(head[-1]) + 1), start)
+            expected = head.encode("ascii").translate(None, _LOWER_TAG_BYTES_AND_LF)
+            size = len(expected) * (end - start)
+            # Not part of the proof, only a guide to the blocks: when this block's capitals are not
+            # its head's once per token, a longer head makes a smaller block that may do better.
+            if end - start == 1 or not expected or capitals.count(expected, in_heads, in_heads + size) == end - start:
+                break
+            scanned += size
+            length += 1
+        heads.append(head.lower())
+        in_heads += size
+        start = end
+    if in_heads != len(capitals):
+        return False
+    heads.sort()  # a head that starts another also starts the one right after it
+    return not any(map(str.startswith, islice(heads, 1, None), heads))
 
 
 def _read_lines(data: bytes, rule: TagRule, path: str) -> Tuple[List[str], List[Problem]]:

@@ -14,7 +14,8 @@ of one tag in one entry get the whole entry rejected.
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from bisect import bisect_left
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 MAX_TAG_LENGTH = 255
 RUNTIME_ENVIRONMENT = "GlueHostApplicationSoftwareRunTimeEnvironment"
@@ -52,6 +53,15 @@ class TagRule:
         self.prefix = f"VO-{vo}-"
         pattern = re.escape(self.prefix) + r"[A-Za-z0-9][A-Za-z0-9._-]*"
         self._fullmatch = re.compile(pattern).fullmatch
+        # Bounds for all_valid_plain. In sorted order, the strings that start with the prefix come
+        # from the prefix up to (but not including) the prefix with its last character, '-', raised
+        # by one. Among strings of tag characters, those with a letter or digit after the prefix are
+        # that range less the part below prefix + "0" (nothing, '-' or '.' after the prefix) and less
+        # the strings from prefix + "_" up to prefix + "`" ('`' comes right after '_').
+        self._lowest = self.prefix + "0"
+        self._beyond = self.prefix[:-1] + chr(ord(self.prefix[-1]) + 1)
+        self._underscore = self.prefix + "_"
+        self._past_underscore = self.prefix + "`"
 
     def is_valid(self, tag: str) -> bool:
         return len(tag) <= MAX_TAG_LENGTH and self._fullmatch(tag) is not None
@@ -61,6 +71,30 @@ class TagRule:
         if not tags:
             return True
         return max(map(len, tags)) <= MAX_TAG_LENGTH and all(map(self._fullmatch, tags))
+
+    def all_valid_plain(self, tags: Sequence[str], ascending: bool = False) -> bool:
+        """all_valid for ``tags`` that hold only tag characters (A-Za-z0-9._-), without a regex per tag.
+
+        Such a tag is valid when it lies in a range of strings (see __init__) and is short enough.
+        ``ascending`` says ``tags`` are sorted: the range is then checked at the two ends and by one
+        binary search, whatever the number of tags.
+        """
+        if not tags:
+            return True
+        if ascending:
+            lowest, highest = tags[0], tags[-1]
+            at = bisect_left(tags, self._underscore)
+            underscore = at < len(tags) and tags[at] < self._past_underscore
+        else:
+            lowest, highest = min(tags), max(tags)
+            joined = "\n".join(tags)  # no tag holds LF, so each LF starts a tag
+            underscore = joined.startswith(self._underscore) or "\n" + self._underscore in joined
+        return (
+            lowest >= self._lowest
+            and highest < self._beyond
+            and not underscore
+            and max(map(len, tags)) <= MAX_TAG_LENGTH
+        )
 
     def problem(self, tag: str) -> Optional[str]:
         """Why ``tag`` is not a valid tag of this VO, or None when it is."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Collection, List, Mapping, NamedTuple, Optional
+from typing import Collection, List, Mapping, NamedTuple, Optional, Set, Union
 
 from gip.errors import UsageError
 from gip.report import Problem
@@ -76,54 +76,78 @@ class TreeScan:
 
 def scan_info_dir(info_dir: Path, vos: Optional[Collection[str]] = None) -> TreeScan:
     """Every tag file under ``info_dir``, in a stable order; ``vos`` limits the VOs read."""
+    # Folders are handled as the strings os.scandir gives, and a Path is made only for each tag
+    # file found: building Paths is most of what a scan costs in Python.
     scan = TreeScan()
-    for entry in _folders(info_dir, scan):
-        source = _source_in(Path(entry.path), entry.name, None, vos, scan)
-        if source is not None:
-            scan.sources.append(source)
-        for sub in _folders(Path(entry.path), scan):
-            source = _source_in(Path(sub.path), sub.name, entry.name, vos, scan)
-            if source is not None:
-                scan.sources.append(source)
+    top_entries = _listing(str(info_dir))
+    if isinstance(top_entries, Problem):
+        scan.problems.append(top_entries)
+        return scan
+    for top in _folders(top_entries):
+        entries = _listing(top.path)
+        names = None if isinstance(entries, Problem) else {entry.name for entry in entries}
+        _add_source(scan, top.path, top.name, None, vos, names)
+        if isinstance(entries, Problem):
+            scan.problems.append(entries)
+            continue
+        for sub in _folders(entries):
+            _add_source(scan, sub.path, sub.name, top.name, vos, None)
     return scan
 
 
-def _folders(path: Path, scan: TreeScan) -> List[os.DirEntry[str]]:
+def _listing(path: str) -> Union[List[os.DirEntry[str]], Problem]:
+    """The entries of a folder whose names do not start with a dot, or why it cannot be listed."""
     try:
         with os.scandir(path) as entries:
-            folders = [e for e in entries if not e.name.startswith(".") and e.is_dir()]
+            listed = [entry for entry in entries if not entry.name.startswith(".")]
+            for entry in listed:
+                entry.is_dir()  # may fail (a broken link, say), which fails the listing as a whole
     except FileNotFoundError:
-        scan.problems.append(Problem(str(path), None, "no such folder: no tags are read from it"))
-        return []
+        return Problem(str(Path(path)), None, "no such folder: no tags are read from it")
     except OSError as error:
-        scan.problems.append(Problem(str(path), None, f"cannot list: {error.strerror}"))
-        return []
-    return sorted(folders, key=lambda e: e.name)
+        return Problem(str(Path(path)), None, f"cannot list: {error.strerror}")
+    return listed
 
 
-def _source_in(
-    folder: Path, vo: str, subcluster: Optional[str], vos: Optional[Collection[str]], scan: TreeScan
-) -> Optional[TagSource]:
-    """The tag file that ``folder`` holds as VO ``vo``'s folder, or None."""
-    path = _tag_file_in(folder, vo)
+def _folders(entries: List[os.DirEntry[str]]) -> List[os.DirEntry[str]]:
+    return sorted((entry for entry in entries if entry.is_dir()), key=lambda entry: entry.name)
+
+
+def _add_source(
+    scan: TreeScan,
+    folder: str,
+    vo: str,
+    subcluster: Optional[str],
+    vos: Optional[Collection[str]],
+    names: Optional[Set[str]],
+) -> None:
+    """Adds the tag file that ``folder`` holds as VO ``vo``'s folder, or why it is skipped.
+
+    ``names`` are the folder's entries when it was listed: a tag file missing from them is not
+    looked for on disk.
+    """
+    path = _tag_file_in(folder, vo, names)
     if path is None:
-        return None
+        return
     problem = vo_name_problem(vo)
     if problem is None and subcluster is not None:
         problem = subcluster_id_problem(subcluster)
     if problem is not None:
         scan.problems.append(Problem(str(path), None, f"skipped: {problem}"))
-        return None
+        return
     if vos is not None and vo not in vos:
         reason = f"skipped: VO {vo!r} is not in VOS of site-info.def"
         scan.problems.append(Problem(str(path), None, reason))
-        return None
-    return TagSource(vo, subcluster, path)
+        return
+    scan.sources.append(TagSource(vo, subcluster, path))
 
 
-def _tag_file_in(folder: Path, vo: str) -> Optional[Path]:
+def _tag_file_in(folder: str, vo: str, names: Optional[Set[str]]) -> Optional[Path]:
     for suffix in (TAG_SUFFIX, LEGACY_SUFFIX):
-        path = folder / (vo + suffix)
+        name = vo + suffix
+        if names is not None and name not in names:
+            continue
+        path = Path(folder, name)
         if path.is_file():
             return path
     return None

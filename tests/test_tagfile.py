@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import List, Tuple
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gip.tagfile import parse_tags, read_tag_file, render_tag_file
+from gip.report import Problem
+from gip.tagfile import TagFile, _no_case_twins, _read_lines, _read_plain, parse_tags, read_tag_file, render_tag_file
 from gip.tags import TagRule
 
 
@@ -135,3 +138,143 @@ def test_whole_file_and_line_by_line_reading_agree(pieces):
     by_line = parse_tags(data + b"\n# comment\n", "atlas", "f")
     assert plain.tags == by_line.tags
     assert [str(p) for p in plain.problems] == [str(p) for p in by_line.problems]
+
+
+# -- the whole-file reading against the line-by-line reference ---------------------------------------
+#
+# parse_tags reads a plain file (tag characters, whitespace, commas) with whole-file operations and
+# sends anything else to _read_lines. Whatever the route, the result must be _read_lines's.
+
+
+def reference(data: bytes, vo: str = "atlas") -> Tuple[List[str], List[Problem]]:
+    """What the line-by-line reading alone finds in ``data``."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return _read_lines(data, TagRule(vo), "f")
+
+
+def assert_reads_like_reference(data: bytes, vo: str = "atlas") -> TagFile:
+    result = parse_tags(data, vo, "f")
+    tags, problems = reference(data, vo)
+    assert result.tags == tags
+    assert result.problems == problems
+    return result
+
+
+# Valid tags in a few families, as real files hold them; tails from a small alphabet so that
+# duplicates and spellings differing only in case come up often.
+family = st.sampled_from(["", "CMSSW_", "production-", "AtlasProduction-", "sw-", "Z_", "a", "cloud-UK"])
+valid_tag = st.builds(
+    lambda family, first, tail: f"VO-atlas-{family}{first}{tail}",
+    family,
+    st.sampled_from("0aAzZ9"),
+    st.text("aAbB1_.-", max_size=4),
+)
+odd_token = st.sampled_from(
+    [
+        "VO-atlas-", "VO-atlas-.x", "VO-atlas-_x", "VO-atlas--x", "VO-atlas-.", "VO-cms-x", "VO-atlasx-y",
+        "vo-atlas-x", "VO-ATLAS-x", "VO-atlas-" + "x" * 246, "VO-atlas-" + "y" * 247, "x", "VO-atlas-a:b",
+        "#", "# a comment VO-atlas-c", "VO-atlas-caf\u00e9", "GlueHostApplicationSoftwareRunTimeEnvironment:",
+        "VO-atlas-a\x00b", "VO-atlas-a\x1cb",
+    ]
+)
+separator = st.sampled_from(["\n", "\n", "\n", " ", ",", "\r\n", "\t", " , ", "\n\n", "\x0b", "\x0c"])
+
+
+def capitals_of(tags: List[str]) -> bytes:
+    return "".join(filter(str.isupper, "".join(tags))).encode("ascii")
+
+
+def file_of(tokens: List[str], separators: List[str], sort: bool, bom: bool, lead: str) -> bytes:
+    if sort:
+        tokens = sorted(tokens)
+    seps = separators or ["\n"]
+    text = lead + "".join(token + seps[i % len(seps)] for i, token in enumerate(tokens))
+    return (b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8")
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(st.one_of(valid_tag, valid_tag, odd_token), max_size=30),
+    st.lists(separator, max_size=3),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["", "", "\n", " ", "# head\n"]),
+)
+def test_any_mix_reads_like_the_line_by_line_reference(tokens, separators, sort, bom, lead):
+    assert_reads_like_reference(file_of(tokens, separators, sort, bom, lead))
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(valid_tag, max_size=40),
+    st.sampled_from([["\n"], ["\n"], [" "], [","], ["\r\n"], ["\n", "\n\n"], [" , "]]),
+    st.booleans(),
+    st.sampled_from(["", "\n"]),
+)
+def test_valid_files_take_the_whole_file_reading(tokens, separators, sort, lead):
+    """All valid tags: read without the line-by-line reading unless spellings differ only in case."""
+    data = file_of(tokens, separators, sort, False, lead)
+    assert_reads_like_reference(data)
+    twins = len({t.lower() for t in tokens}) != len(set(tokens))
+    assert (_read_plain(data, TagRule("atlas")) is None) == twins
+
+
+def test_blank_lines_and_missing_last_lf():
+    for data in [b"", b"\n", b"\n\n\n", b"\nVO-atlas-a\n", b"VO-atlas-a", b"VO-atlas-a\n\nVO-atlas-b\n",
+                 b"VO-atlas-b\n\nVO-atlas-a", b"\n\nVO-atlas-a\nVO-atlas-b\n\n"]:
+        assert_reads_like_reference(data)
+
+
+def test_a_sorted_file_of_tag_families_is_proven_free_of_case_clashes():
+    """The common file: capitals only in the start of each family, so no token is lowered."""
+    tags = sorted(
+        [f"VO-cms-CMSSW_{i}_{j}_patch{k}" for i in range(9) for j in range(5) for k in range(3)]
+        + [f"VO-cms-slc6_amd64_gcc{i}" for i in range(400, 500)]
+        + [f"VO-cms-CRAB-{i}" for i in range(20)]
+        + ["VO-cms-production-1.2.3", "VO-cms-X", "VO-cms-0"]
+    )
+    data = render_tag_file(tags)
+    capitals = capitals_of(tags)
+    assert _no_case_twins(tags, capitals, len("VO-cms-"))
+    assert _read_plain(data, TagRule("cms")) == tags
+
+
+def test_case_clashes_across_and_within_families_are_not_missed():
+    for tags in [
+        ["VO-a-Ab", "VO-a-Ac", "VO-a-ab"],  # twins apart, a family between them
+        ["VO-a-CMSSW_1", "VO-a-CMSSW_1a", "VO-a-cmssw_1"],
+        ["VO-a-X1", "VO-a-X1Y", "VO-a-X1y"],  # a capital after the start of a family
+        ["VO-a-B", "VO-a-_", "VO-a-b"],
+    ]:
+        assert tags == sorted(tags)
+        capitals = capitals_of(tags)
+        assert not _no_case_twins(tags, capitals, len("VO-a-"))
+        result = assert_reads_like_reference(render_tag_file(tags), "a")
+        assert any("differs only in case" in p.reason for p in result.problems) == (
+            len({t.lower() for t in tags}) < len(tags)
+        )
+
+
+def test_more_families_than_the_block_limit_still_read_right():
+    tags = sorted(f"VO-a-{chr(65 + i % 26)}{i:03d}x" for i in range(200))
+    capitals = capitals_of(tags)
+    assert not _no_case_twins(tags, capitals, len("VO-a-"))  # gives up: too many blocks
+    assert parse_tags(render_tag_file(tags), "a", "f").tags == tags
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.builds(
+            lambda family, tail: family + tail,
+            st.sampled_from(["CMSSW_", "cmssw_", "Atlas", "atlas", "X", "x", "p", "P", "a-B", "a-b", "1"]),
+            st.text("aAbB1_.Z", max_size=4),
+        ),
+        max_size=30,
+    )
+)
+def test_no_case_twins_is_never_wrong(tails):
+    tags = sorted({"VO-x-" + tail for tail in tails})
+    if _no_case_twins(tags, capitals_of(tags), len("VO-x-")):
+        assert len({t.lower() for t in tags}) == len(tags)

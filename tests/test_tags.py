@@ -105,3 +105,60 @@ def test_tagset_update_reports_case_clashes_and_discard_ignores_case():
     assert tags.discard("vo-a-x") == "VO-a-x"
     assert tags.discard("VO-a-x") is None
     assert list(tags) == ["VO-a-y"]
+
+
+# -- TagRule.all_valid_plain: the whole-list check for tokens of tag characters -----------------------
+
+TAG_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._-"
+
+
+@pytest.mark.parametrize(
+    "vo, tags, valid",
+    [
+        ("atlas", [], True),
+        ("atlas", ["VO-atlas-0"], True),
+        ("atlas", ["VO-atlas-A", "VO-atlas-Z", "VO-atlas-a", "VO-atlas-z"], True),
+        ("atlas", ["VO-atlas-"], False),
+        ("atlas", ["VO-atlas--x", "VO-atlas-a"], False),
+        ("atlas", ["VO-atlas-.x", "VO-atlas-a"], False),
+        ("atlas", ["VO-atlas-A", "VO-atlas-_x", "VO-atlas-a"], False),
+        ("atlas", ["VO-atlas-Z_", "VO-atlas-_", "VO-atlas-a"], False),
+        ("atlas", ["VO-atlas-a", "VO-atlasx-b"], False),
+        ("atlas", ["VO-atlas-a", "VO-atlas.-b"], False),
+        ("atlas", ["VO-atla-a", "VO-atlas-a"], False),
+        ("atlas", ["VO-atlas-a", "vo-atlas-b"], False),
+        ("atlas", ["VO-atlas-a", "VO-cms-b"], False),
+        ("atlas", ["VO-atlas-" + "x" * (MAX_TAG_LENGTH - 9)], True),
+        ("atlas", ["VO-atlas-a", "VO-atlas-" + "x" * (MAX_TAG_LENGTH - 8)], False),
+        ("t2k.org", ["VO-t2k.org-nd280", "VO-t2k.org-v1"], True),
+        ("t2k.org", ["VO-t2k.org-_x"], False),
+        ("t2k.org", ["VO-t2k.orga-x"], False),
+    ],
+)
+def test_all_valid_plain_examples(vo, tags, valid):
+    assert tags == sorted(tags)
+    rule = TagRule(vo)
+    assert rule.all_valid(tags) is valid
+    assert rule.all_valid_plain(tags, ascending=True) is valid
+    assert rule.all_valid_plain(tags[::-1]) is valid
+
+
+# Tokens of tag characters around the borders that all_valid_plain relies on: the prefix followed
+# by nothing, '-', '.', '_', a capital or a small letter; near misses of the prefix; other VOs; and
+# lengths around the limit.
+border_heads = st.sampled_from(
+    ["VO-atlas-", "VO-atlas", "VO-atla", "VO-atlas.", "VO-atlas_", "VO-atlasx-", "VO-atlas--", "VO-atlas-_",
+     "VO-atlas-.", "VO-atlas-Z", "VO-atlas-z", "VO-atlas-0", "VO-cms-", "vo-atlas-", "VO-ATLAS-", "VO-", ""]
+)
+tag_char_tokens = st.builds(
+    lambda head, tail: head + tail,
+    border_heads,
+    st.one_of(st.text(TAG_ALPHABET, max_size=6), st.text("x_", min_size=240, max_size=250)),
+)
+
+
+@given(st.lists(tag_char_tokens, max_size=12))
+def test_all_valid_plain_agrees_with_all_valid(tags):
+    rule = TagRule("atlas")
+    assert rule.all_valid_plain(tags) == rule.all_valid(tags)
+    assert rule.all_valid_plain(sorted(tags), ascending=True) == rule.all_valid(tags)

@@ -83,3 +83,45 @@ def test_scan_ignores_dot_folders_and_reports_a_missing_info_dir(tmp_path):
     missing = scan_info_dir(tmp_path / "nope")
     assert missing.sources == []
     assert [p.reason for p in missing.problems] == ["no such folder: no tags are read from it"]
+
+
+def test_scan_follows_links_and_takes_only_files(tmp_path):
+    write(tmp_path / "atlas" / "atlas.list")
+    (tmp_path / "atlas" / "atlas.ldif").mkdir()  # a folder with the tag file's name is no tag file
+    write(tmp_path / "cms" / "target.txt")
+    (tmp_path / "cms" / "cms.ldif").symlink_to("target.txt")
+    write(tmp_path / "lhcb" / "lhcb.list")
+    (tmp_path / "lhcb" / "lhcb.ldif").symlink_to("missing")
+    (tmp_path / "alias").symlink_to("cms")
+    (tmp_path / "empty").mkdir()
+    write(tmp_path / "notes.txt")
+    scan = scan_info_dir(tmp_path)
+    assert scan.sources == [
+        TagSource("atlas", None, tmp_path / "atlas" / "atlas.list"),
+        TagSource("cms", None, tmp_path / "cms" / "cms.ldif"),
+        TagSource("lhcb", None, tmp_path / "lhcb" / "lhcb.list"),
+    ]
+    assert scan.problems == []
+
+
+def test_a_folder_that_cannot_be_listed_still_gives_its_own_file(tmp_path):
+    write(tmp_path / "sc1" / "sc1.ldif")
+    write(tmp_path / "sc1" / "atlas" / "atlas.ldif")
+    (tmp_path / "sc1" / "loop").symlink_to("loop")  # a link to itself fails the listing of sc1
+    write(tmp_path / "sc2" / "atlas" / "atlas.ldif")
+    scan = scan_info_dir(tmp_path)
+    assert scan.sources == [
+        TagSource("sc1", None, tmp_path / "sc1" / "sc1.ldif"),
+        TagSource("atlas", "sc2", tmp_path / "sc2" / "atlas" / "atlas.ldif"),
+    ]
+    assert [str(p) for p in scan.problems] == [f"{tmp_path}/sc1: cannot list: Too many levels of symbolic links"]
+
+
+@pytest.mark.parametrize("info", [".", "", "./"])
+def test_scan_of_a_relative_folder_gives_clean_paths(tmp_path, monkeypatch, info):
+    write(tmp_path / "atlas" / "atlas.ldif")
+    write(tmp_path / "sc1" / "Bad" / "Bad.ldif")
+    monkeypatch.chdir(tmp_path)
+    scan = scan_info_dir(Path(info))
+    assert [(s.vo, s.subcluster, str(s.path)) for s in scan.sources] == [("atlas", None, "atlas/atlas.ldif")]
+    assert [p.path for p in scan.problems] == ["sc1/Bad/Bad.ldif"]
