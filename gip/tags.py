@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Tuple
 
 MAX_TAG_LENGTH = 255
 RUNTIME_ENVIRONMENT = "GlueHostApplicationSoftwareRunTimeEnvironment"
@@ -51,8 +51,7 @@ class TagRule:
     def __init__(self, vo: str) -> None:
         self.vo = vo
         self.prefix = f"VO-{vo}-"
-        pattern = re.escape(self.prefix) + r"[A-Za-z0-9][A-Za-z0-9._-]*"
-        self._fullmatch = re.compile(pattern).fullmatch
+        self._pattern: Optional[Pattern[str]] = None
         # Bounds for all_valid_plain. In sorted order, the strings that start with the prefix come
         # from the prefix up to (but not including) the prefix with its last character, '-', raised
         # by one. Among strings of tag characters, those with a letter or digit after the prefix are
@@ -64,13 +63,19 @@ class TagRule:
         self._past_underscore = self.prefix + "`"
 
     def is_valid(self, tag: str) -> bool:
-        return len(tag) <= MAX_TAG_LENGTH and self._fullmatch(tag) is not None
+        return len(tag) <= MAX_TAG_LENGTH and self._compiled().fullmatch(tag) is not None
 
     def all_valid(self, tags: List[str]) -> bool:
         """True when every tag is valid; loops in C, for the common all-good file."""
         if not tags:
             return True
-        return max(map(len, tags)) <= MAX_TAG_LENGTH and all(map(self._fullmatch, tags))
+        return max(map(len, tags)) <= MAX_TAG_LENGTH and all(map(self._compiled().fullmatch, tags))
+
+    def _compiled(self) -> Pattern[str]:
+        """The rule as an expression, compiled on first use: a site's files mostly never need it."""
+        if self._pattern is None:
+            self._pattern = re.compile(re.escape(self.prefix) + r"[A-Za-z0-9][A-Za-z0-9._-]*")
+        return self._pattern
 
     def all_valid_plain(self, tags: Sequence[str], ascending: bool = False) -> bool:
         """all_valid for ``tags`` that hold only tag characters (A-Za-z0-9._-), without a regex per tag.
