@@ -73,6 +73,8 @@ def attribute_lines(attribute: str, values: Sequence[str]) -> str:
     """One line per value; checks the whole block at once, as tag lists are long."""
     if not values:
         return ""
+    if len(values) == 1:
+        return attribute_line(attribute, values[0])
     _check_attribute(attribute)
     joined = "\n".join(values)
     # A value holding a line break would pass for two values in the joined block.

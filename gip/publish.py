@@ -274,9 +274,10 @@ class Publisher:
         pieces: List[str] = []
         for entry, replaced in site.merged_changes(version):
             pieces.append(self.dn(entry.dn, entry))
-            lines = entry.plain_lines()
-            if lines is not None and is_plain_block(lines[0]):
-                pieces += self._spliced(entry, lines, replaced) if replaced else [lines[0], "\n"]
+            source = entry.plain_source()
+            body = source[0][source[2]:source[3]] if source is not None else None
+            if source is not None and body is not None and is_plain_block(body):
+                pieces += self._spliced(entry, source, replaced) if replaced else [body, "\n"]
             else:
                 pieces.append(self.attributes(merged_attributes(entry, replaced), entry))
             pieces.append("\n")
@@ -335,32 +336,35 @@ class Publisher:
             self._origin, self._dropped = saved
         return _without_dropped(text) if dropped else text
 
-    def _spliced(self, entry: "StaticEntry", lines: Tuple[str, str], replaced: Dict[str, Sequence[str]]) -> List[str]:
+    def _spliced(self, entry: "StaticEntry", source: Tuple[str, str, int, int],
+                 replaced: Dict[str, Sequence[str]]) -> List[str]:
         """A plain entry's own lines with gip's values in place of a replaced attribute's lines
         (where its first line was; at the end where the entry has none), each piece ending a line."""
         from gip.model import SPELLING
 
-        text, lowered = "\n" + lines[0] + "\n", "\n" + lines[1] + "\n"
-        cuts: List[Tuple[int, int, str]] = []  # (start, end) of each line to drop, and what goes in the first
+        text, lowered, start, end = source
+        cuts: List[Tuple[int, int, str]] = []  # each line to drop (from, to), and what goes in the first's place
         appended: List[str] = []
         for key, values in replaced.items():
-            start = lowered.find("\n" + key + ":")
-            if start < 0:
+            needle = "\n" + key + ":"
+            found = lowered.find(needle, start - 1, end)
+            if found < 0:
                 appended.append(self.lines(values, SPELLING[key], entry))
                 continue
-            name = text[start + 1:start + 1 + len(key)]
-            instead = self.lines(values, name, entry)
-            while start >= 0:
-                end = text.index("\n", start + 1)
-                cuts.append((start + 1, end + 1, instead))
+            instead = self.lines(values, text[found + 1:found + 1 + len(key)], entry)
+            while found >= 0:
+                line_end = text.find("\n", found + 1, end)
+                line_end = end if line_end < 0 else line_end
+                cuts.append((found + 1, line_end + 1, instead))
                 instead = ""
-                start = lowered.find("\n" + key + ":", end)
+                found = lowered.find(needle, line_end, end)
         pieces: List[str] = []
-        done = 1
-        for start, end, instead in sorted(cuts):
-            pieces += [text[done:start], instead]
-            done = end
-        pieces.append(text[done:])
+        done = start
+        for cut_from, cut_to, instead in sorted(cuts):
+            pieces += [text[done:cut_from], instead]
+            done = cut_to
+        # The entry's last line, kept, needs its line end; one replaced has it already.
+        pieces.append(text[done:end] + "\n" if done <= end else "")
         return pieces + appended
 
     # Filters

@@ -127,12 +127,13 @@ class StaticEntry:
             return False
         return None  # the value lines need reading (or the entry's last line ends the file)
 
-    def plain_lines(self) -> Optional[Tuple[str, str]]:
-        """The entry's attribute lines as its plain file has them, and lower-cased; None for other entries."""
+    def plain_source(self) -> Optional[Tuple[str, str, int, int]]:
+        """For an entry of a plain file: the file's text, lower-cased text, and where the entry's
+        attribute lines are in it (they follow a newline and end before one, or at the end); else None."""
         source = self._text
         if source is None:
             return None
-        return source.text[self._start:self._end], source.lowered[self._start:self._end]
+        return source.text, source.lowered, self._start, self._end
 
     def _first_positions(self) -> Dict[str, int]:
         """Where each attribute (lower-cased) first is among the pairs; made on first use.
