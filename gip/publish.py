@@ -151,6 +151,7 @@ class Publisher:
         self._dropped = False
         # Rendered TagList parts by (attribute, id): the part is kept too, so its id stays its own.
         self._parts: Dict[Tuple[str, int], Tuple[List[str], str]] = {}
+        self._single_lines: Dict[Tuple[str, str], str] = {}
 
     @property
     def env(self) -> "jinja2.Environment":
@@ -525,11 +526,7 @@ class Publisher:
     def line(self, value: Optional[str], attribute: str, origin: object = None) -> str:
         if value is None:
             return ""
-        try:
-            return attribute_line(attribute, str(value))
-        except UnsafeValue as error:
-            self._report(error, origin, attribute, 0, "the value is not published")
-            return ""
+        return self.lines([str(value)], attribute, origin)
 
     def lines(self, values: Optional[Iterable[str]], attribute: str, origin: object = None) -> str:
         if values is None:
@@ -539,6 +536,17 @@ class Publisher:
             return "".join(self._part_lines(part, attribute, origin) for part in parts)
         # The model's lists are lists of str already, and a tag list may hold 100,000.
         listed = values if isinstance(values, list) else [str(value) for value in values]
+        if len(listed) == 1:
+            # One value, mostly a state that thousands of entries publish alike: a line printed once
+            # is printed again as it is (a value that fails is reported each time, where it is met).
+            key = (attribute, listed[0])
+            line = self._single_lines.get(key)
+            if line is None:
+                try:
+                    line = self._single_lines[key] = attribute_line(attribute, listed[0])
+                except UnsafeValue:
+                    return "".join(self._each_line(listed, attribute, origin))
+            return line
         try:
             return attribute_lines(attribute, listed)
         except UnsafeValue:
