@@ -269,15 +269,20 @@ class Publisher:
 
     def _merged_static_text(self, site: Site, version: str) -> str:
         """The static entries of one GLUE version's tree with gip's values in place, in file order,
-        each ending with a blank line; for GLUE 2 then the ApplicationEnvironments of each SubCluster."""
+        each ending with a blank line; for GLUE 2 then the ApplicationEnvironments of each SubCluster.
+
+        An entry whose file holds it in plain lines that print as they are
+        (ldifvalue.is_plain_block) goes out line for line as the file has
+        it, gip's values spliced in; any other, attribute by attribute.
+        """
         from gip.model import merged_attributes
 
         pieces: List[str] = []
         for entry, replaced in site.merged_changes(version):
             pieces.append(self.dn(entry.dn, entry))
             source = entry.plain_source()
-            body = source[0][source[2]:source[3]] if source is not None else None
-            if source is not None and body is not None and is_plain_block(body):
+            body = source[0][source[2]:source[3]] if source is not None else ""
+            if source is not None and is_plain_block(body):
                 pieces += self._spliced(entry, source, replaced) if replaced else [body, "\n"]
             else:
                 pieces.append(self.attributes(merged_attributes(entry, replaced), entry))
