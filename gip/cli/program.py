@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from typing import Callable, NoReturn
+from typing import Any, Callable, NoReturn, Optional
 
 from gip import __version__
 from gip.errors import EXIT_FAILED, GipError, UsageError, exit_code_table
@@ -18,8 +19,44 @@ from gip.errors import EXIT_FAILED, GipError, UsageError, exit_code_table
 log = logging.getLogger("gip")
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, given the width as shutil.get_terminal_size() finds it.
+
+    argparse makes a formatter for every option it adds, and its own asks
+    shutil for the width: importing shutil (and the compression modules it
+    loads) cost every run more than building and reading the command line.
+    """
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: Optional[int] = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _terminal_columns() - 2 if width is None else width)
+
+
+class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """HelpFormatter that prints descriptions and epilogs as they are written."""
+
+
+def _terminal_columns() -> int:
+    """$COLUMNS, else the width of the terminal on stdout, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    stdout = sys.__stdout__
+    if columns <= 0 and stdout is not None:
+        try:
+            columns = os.get_terminal_size(stdout.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so usage errors go through run()."""
+    """argparse that raises instead of exiting, so usage errors go through run(); HelpFormatter by default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see {self.prog} --help)")
@@ -30,7 +67,7 @@ def new_parser(prog: str, description: str) -> ArgumentParser:
         prog=prog,
         description=description,
         epilog=exit_code_table(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="say more on stderr (repeatable)")
