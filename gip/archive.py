@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple
 
-from gip import history, store
+from gip import history, log, store
 from gip.errors import GipError, InputError
 from gip.identity import Who, account_name
 from gip.tags import subcluster_id_problem, vo_name_problem
@@ -286,12 +286,12 @@ def _ids(owner: Optional[str], group: Optional[str]) -> Tuple[int, int]:
         try:
             uid = pwd.getpwnam(owner).pw_uid
         except KeyError:
-            store.log.warning("no account %r here: its files stay ours", owner)
+            log.warning("no account %r here: its files stay ours", owner)
     if group is not None:
         try:
             gid = grp.getgrnam(group).gr_gid
         except KeyError:
-            store.log.warning("no group %r here: its files keep ours", group)
+            log.warning("no group %r here: its files keep ours", group)
     return uid, gid
 
 

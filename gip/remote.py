@@ -18,16 +18,15 @@ split as a POSIX shell splits words, never run through one.
 
 from __future__ import annotations
 
-import logging
 import re
 import shlex
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
+from gip import log
 from gip.errors import ConfigError, GipError, UsageError
 
-log = logging.getLogger(__name__)
 
 REMOTE_PROGRAM = "gip-tags"
 SSH_VARIABLE = "GIP_SSH"

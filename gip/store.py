@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import logging
 import os
 import stat
 import time
@@ -45,6 +44,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
 
+from gip import log
 from gip.errors import GipError, UsageError
 from gip.identity import Who, account_name
 from gip.report import Problem, shown
@@ -55,7 +55,6 @@ from gip.tagtree import LEGACY_SUFFIX, TAG_SUFFIX, vo_folder
 if TYPE_CHECKING:  # gip.history (and hashlib, json) is imported where a change is made, not to list
     from gip import history
 
-log = logging.getLogger("gip.store")
 
 MIGRATED_SUFFIX = ".migrated"
 _FIRST_DELAY = 0.001

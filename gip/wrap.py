@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import os
 import re
 import selectors
@@ -43,6 +42,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
+from gip import log
 from gip.dnkey import dn_key
 from gip.errors import GipError, UsageError
 from gip.ldifvalue import attribute_line
@@ -469,8 +469,8 @@ def _span(blocks: Sequence[_Block], index: int, line_count: int) -> _Span:
 
 def _not_ldif_notes(output: str) -> List[Note]:
     if not output.strip():
-        return [Note(logging.WARNING, "the plugin printed nothing")]
-    return [Note(logging.WARNING, "the plugin's output holds no 'dn:' line: passed through unchanged")]
+        return [Note(log.WARNING, "the plugin printed nothing")]
+    return [Note(log.WARNING, "the plugin's output holds no 'dn:' line: passed through unchanged")]
 
 
 # -- one override on one entry ----------------------------------------------------
@@ -500,7 +500,7 @@ def _apply_one(lines: Sequence[_Line], span: _Span, override: Override, edits: _
         # line added after it would end that line, and bdii-update would read another DN.
         problem = "the plugin's output ends on this entry's 'dn:' line, without a line end; left as it is"
     if problem is not None:
-        edits.notes.append(Note(logging.WARNING, f"{override.dn}: {problem}"))
+        edits.notes.append(Note(log.WARNING, f"{override.dn}: {problem}"))
     elif entry.values:
         _replace_values(entry, override, edits)
     else:
@@ -651,7 +651,7 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
     presence = _presence_notes(overrides, applied.handled_dns, checked)
     notes.extend(applied.notes)
     notes.extend(presence)
-    ok = not applied.notes and all(note.level < logging.WARNING for note in presence)
+    ok = not applied.notes and all(note.level < log.WARNING for note in presence)
     return WrapResult(_appended(applied.text, missing), tuple(notes), ok, applied.changes)
 
 
@@ -681,22 +681,22 @@ def _run_notes(run: PluginRun) -> List[Note]:
     notes = []
     name = run.argv[0]
     if run.error is not None:
-        notes.append(Note(logging.WARNING, f"{name}: {run.error}"))
+        notes.append(Note(log.WARNING, f"{name}: {run.error}"))
     for line in run.stderr_tail.splitlines():
-        notes.append(Note(logging.WARNING, f"{name} (stderr): {line}"))
+        notes.append(Note(log.WARNING, f"{name} (stderr): {line}"))
     return notes
 
 
 def _unusable(run: PluginRun) -> Optional[Note]:
     """Why the plugin's output must not be printed at all, or None when it may."""
     if not run.ok or run.output is None:
-        return Note(logging.WARNING, "printing only the state blocks: the plugin did not complete")
+        return Note(log.WARNING, "printing only the state blocks: the plugin did not complete")
     bad = _UNDECODABLE.search(run.output)
     if bad is None:
         return None
     line = _universal(run.output[:bad.start()]).count("\n") + 1
     byte = ord(bad.group()) - 0xDC00
-    return Note(logging.WARNING, f"printing only the state blocks: the plugin's output line {line} "
+    return Note(log.WARNING, f"printing only the state blocks: the plugin's output line {line} "
                 f"holds byte 0x{byte:02x}, which is not UTF-8, and bdii-update drops such output whole")
 
 
@@ -709,12 +709,12 @@ def _presence_notes(overrides: Sequence[Override], present: FrozenSet[str],
         if key in present:
             continue
         if key in fallbacks:
-            notes.append(Note(logging.INFO, f"{dn}: not in the plugin's output; its state block is appended"))
+            notes.append(Note(log.INFO, f"{dn}: not in the plugin's output; its state block is appended"))
         else:
-            notes.append(Note(logging.INFO, f"{dn}: not in the plugin's output, and its state is unchanged"))
+            notes.append(Note(log.INFO, f"{dn}: not in the plugin's output, and its state is unchanged"))
     for key in fallbacks:
         if key in present and key not in overridden:
-            notes.append(Note(logging.WARNING, f"{key}: the plugin prints this entry, for which there is a "
+            notes.append(Note(log.WARNING, f"{key}: the plugin prints this entry, for which there is a "
                               "state block but no override: bdii-update reads only the plugin's"))
     return notes
 

@@ -7,11 +7,12 @@ loaded only by the tests that use them.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, List, Mapping, Optional
 
 import pytest
+
+from gip import log
 
 if TYPE_CHECKING:
     from tests.support.bdii import BdiiInstance
@@ -21,12 +22,11 @@ INTEGRATION_FIXTURES = frozenset({"glue_slapd", "bdii"})
 
 
 @pytest.fixture(autouse=True)
-def gip_logger_restored() -> Iterator[None]:
-    """A program run in-process configures the "gip" logger; give the next test the state it found."""
-    logger = logging.getLogger("gip")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
+def gip_log_restored() -> Iterator[None]:
+    """A program run in-process configures gip's messages; give the next test the settings it found."""
+    saved = log.settings()
     yield
-    logger.handlers[:], logger.level, logger.propagate = saved
+    log.restore(saved)
 
 
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:

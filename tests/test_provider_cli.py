@@ -383,7 +383,7 @@ def test_wrap_leaves_a_subcluster_the_plugin_prints_and_says_so(site, capsys):
 
 @pytest.mark.parametrize("command", ["plugin", "merged", "check"])
 def test_a_run_loads_no_module_it_does_not_use(command, tmp_path):
-    """Jinja2, python-ldap, dataclasses and shutil cost a run more than its work on a small site."""
+    """Jinja2, python-ldap, dataclasses, shutil and logging cost a run more than its work on a small site."""
     import subprocess
 
     etc = Path(__file__).resolve().parent.parent / "etc"
@@ -392,7 +392,7 @@ def test_a_run_loads_no_module_it_does_not_use(command, tmp_path):
     for static in sorted((etc / "static").glob("*.ldif")):
         argv += ["--static-ldif", str(static)]
     code = ("import sys\nfrom gip.cli.provider import main\nmain(sys.argv[1:])\n"
-            "print(sorted(m for m in ('jinja2', 'ldap', 'ldif', 'dataclasses', 'shutil') if m in sys.modules),"
+            "print(sorted(m for m in ('jinja2', 'ldap', 'ldif', 'dataclasses', 'shutil', 'logging') if m in sys.modules),"
             " file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
     assert result.stderr.splitlines()[-1] == "[]"

@@ -8,7 +8,6 @@ does the same through a real sshd.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shlex
 import socket
@@ -21,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gip import remote
+from gip import log, remote
 from gip.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_USAGE, ConfigError, GipError, UsageError
 
 HOSTILE_WORDS = [
@@ -138,13 +137,16 @@ def test_the_site_info_option_wins_over_the_environment(tmp_path):
 
 
 @pytest.fixture
-def remote_log(caplog):
-    """Records of gip.remote, whatever an earlier program did to the 'gip' logger."""
-    logger = logging.getLogger("gip.remote")
-    logger.addHandler(caplog.handler)
-    caplog.set_level(logging.DEBUG, logger="gip.remote")
-    yield caplog
-    logger.removeHandler(caplog.handler)
+def remote_log(capsys):
+    """What gip.remote says on stderr at the debug level (the autouse fixture puts the level back)."""
+    log.configure("gip-tags", 2)
+
+    class Said:
+        @property
+        def text(self):
+            return capsys.readouterr().err
+
+    return Said()
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,6 @@ to a shell ever leaves this machine; exit codes are gip-tags's (0 done,
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import re
 import sys
@@ -35,13 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Mapping, Optional, Sequence, TextIO, Tuple
 
+from gip import log
 from gip.cli.program import ArgumentParser, configure_logging, new_parser, run, verbosity
 from gip.errors import EXIT_FAILED, EXIT_OK, GipError, InputError, UsageError
 from gip.remote import Reply, Runner, check_host, runner_for
 from gip.report import shown, summarize
 from gip.tags import RUNTIME_ENVIRONMENT, TagRule, subcluster_id_problem, vo_name_problem
 
-log = logging.getLogger(__name__)
 
 MANAGE_VO_TAG = "lcg-ManageVOTag"
 LCG_TAGS = "lcg-tags"

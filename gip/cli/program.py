@@ -8,15 +8,13 @@ place where gip's typed errors become a message and an exit code.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from typing import Any, Callable, NoReturn, Optional
 
-from gip import __version__
+from gip import __version__, log
 from gip.errors import EXIT_FAILED, GipError, UsageError, exit_code_table
 
-log = logging.getLogger("gip")
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -75,31 +73,9 @@ def new_parser(prog: str, description: str) -> ArgumentParser:
     return parser
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever sys.stderr is when a message comes, not when logging was set up."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property
-    def stream(self) -> object:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: object) -> None:
-        pass
-
-
 def configure_logging(prog: str, verbosity: int, timestamps: bool = False) -> None:
     """Messages go to stderr: for the provider that is the BDII's log, read by people."""
-    level = max(logging.DEBUG, min(logging.CRITICAL, logging.WARNING - 10 * verbosity))
-    stamp = "%(asctime)s " if timestamps else ""
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter(f"{stamp}{prog}: %(levelname)s: %(message)s", "%Y-%m-%dT%H:%M:%S"))
-    root = logging.getLogger("gip")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    log.configure(prog, verbosity, timestamps)
 
 
 def run(prog: str, body: Callable[[], int]) -> int:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import os
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
+from gip import log
 from gip.cli.program import ArgumentParser, configure_logging, new_parser, run, verbosity
 from gip.errors import EXIT_FAILED, EXIT_OK, ConfigError, ConfigInputError, UsageError
 from gip.report import Problem, summarize
@@ -37,7 +37,6 @@ DEFAULT_STATIC_LDIF = (f"{BDII_LDIF_DIR}/static-file-CE.ldif", f"{BDII_LDIF_DIR}
 STATIC_LDIF_VARIABLE = "GIP_STATIC_LDIF"
 DEFAULT_WRAP_TIMEOUT = 120.0
 
-log = logging.getLogger("gip.provider")
 
 DESCRIPTION = """\
 Publishes a CE's software tags and CE state through its resource BDII.

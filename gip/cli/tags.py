@@ -22,12 +22,12 @@ only when a history record is written (``identity`` is null otherwise).
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from gip import log
 from gip.cli.program import configure_logging, new_parser, run, verbosity
 from gip.errors import EXIT_OK, ConfigError, GipError, UsageError
 from gip.identity import Who
@@ -46,7 +46,6 @@ TREE_COMMANDS = ("export", "import")
 _OUTPUT_TAIL = 2000
 _PAST = {"add": "added", "remove": "removed"}
 
-log = logging.getLogger("gip.tags")
 
 DESCRIPTION = """\
 Manage a VO's software tags (GlueHostApplicationSoftwareRunTimeEnvironment)
