@@ -504,7 +504,10 @@ def add_tags(subclusters: Sequence[SubCluster], inputs: Sequence[TagInput], prob
     built once: the global tags may number 100,000 and are shared by every
     SubCluster.
     """
-    global_tags = _global_tags([t for t in inputs if t.source.subcluster is None], problems)
+    # Nesting is judged on every VO with a tag file, global or own: a SubCluster's own
+    # 'VO-a-B-1' of VO 'a' can clash with a global 'VO-a-b-1' of VO 'a-b'.
+    nested = _nested([t.source.vo for t in inputs])
+    global_tags = _global_tags([t for t in inputs if t.source.subcluster is None], nested, problems)
     own = _own_inputs(subclusters, inputs, problems)
     for subcluster in subclusters:
         parts = _fill(subcluster, global_tags, problems)
@@ -514,14 +517,16 @@ def add_tags(subclusters: Sequence[SubCluster], inputs: Sequence[TagInput], prob
         subcluster.tags = TagList(parts)
 
 
-def _global_tags(inputs: Sequence[TagInput], problems: List[Problem]) -> _GlobalTags:
-    """The tags of every VO's global file, VOs in name order, each VO's sorted, unique ignoring case."""
+def _global_tags(inputs: Sequence[TagInput], nested: bool, problems: List[Problem]) -> _GlobalTags:
+    """The tags of every VO's global file, VOs in name order, each VO's sorted, unique ignoring case.
+
+    ``nested``: whether VO names nest (see _GlobalTags), among all tag files.
+    """
     tags: List[str] = []
     counts: Dict[str, int] = {}
     for tag_input in inputs:
         tags.extend(sorted(tag_input.file.tags))
         counts[tag_input.source.vo] = len(tag_input.file.tags)
-    nested = _nested([tag_input.source.vo for tag_input in inputs])
     if not nested or len(set(map(str.lower, tags))) == len(tags):
         return _GlobalTags(tags, counts, inputs, nested)
     spelling: Dict[str, str] = {}

@@ -81,6 +81,11 @@ def reasons(site) -> List[str]:
                      ["VO-atlas-b", "VO-atlas-a"], id="own-after-global-global-spelling-wins"),
         pytest.param([], [tags("a", "VO-a-b-x"), tags("a-b", "VO-a-b-x VO-a-b-y")],
                      ["VO-a-b-x", "VO-a-b-y"], id="two-VOs-one-tag"),
+        # VO names nest across a global and an own file: the own tag of the other VO is the same tag.
+        pytest.param([], [tags("a-b", "VO-a-b-1"), tags("a", "VO-a-B-1 VO-a-2", "sc1")],
+                     ["VO-a-b-1", "VO-a-2"], id="nested-VOs-global-then-own"),
+        pytest.param([], [tags("a", "VO-a-b-1"), tags("a-b", "VO-a-b-1", "sc1")],
+                     ["VO-a-b-1"], id="nested-VOs-own-same-spelling"),
         pytest.param([], [], [], id="nothing"),
     ],
 )
@@ -108,6 +113,9 @@ def test_added_is_what_the_static_entry_lacks():
         pytest.param([], [tags("a", "VO-a-b-x"), tags("a-b", "VO-a-b-X")],
                      ["info/a-b/a-b.ldif:1: differs only in case from 'VO-a-b-x' (a tag of another VO), "
                       "which is kept: 'VO-a-b-X'"], id="across-VOs"),
+        pytest.param([], [tags("a-b", "VO-a-b-1"), tags("a", "VO-a-B-1", "sc1")],
+                     ["info/sc1/a/a.ldif:1: differs only in case from 'VO-a-b-1' (published before it on "
+                      "SubCluster sc1), which is kept: 'VO-a-B-1'"], id="nested-VOs-global-vs-own"),
         pytest.param(["GLITE-3_2_0", "glite-3_2_0"], [],
                      ["static.ldif:6: static value differs only in case from 'GLITE-3_2_0': the BDII rejects "
                       "the entry holding both: 'glite-3_2_0'"], id="within-the-static-entry"),
