@@ -52,14 +52,23 @@ def value_problem(value: str) -> Optional[str]:
 
 
 def attribute_problem(attribute: str) -> Optional[str]:
+    """Why ``attribute`` must not name a line of an entry, or None when it may."""
     if _ATTRIBUTE.fullmatch(attribute) is None:
-        return "not an LDAP attribute description"
+        return "attribute name is not an LDAP attribute description"
+    if attribute.lower() == "dn":
+        return "attribute named 'dn' inside an entry: the BDII would take it for another entry or refuse it"
+    if attribute.endswith("dn"):
+        return "attribute name ends in 'dn', which with its colon bdii-update takes for the start of an entry"
     return None
 
 
 def attribute_line(attribute: str, value: str) -> str:
     """``attribute: value`` and a newline, base64 where RFC 2849 needs it; raises UnsafeValue."""
     _check_attribute(attribute)
+    return _line(attribute, value)
+
+
+def _line(attribute: str, value: str) -> str:
     problem = value_problem(value)
     if problem is not None:
         raise UnsafeValue(value, f"{attribute}: {problem}")
@@ -93,7 +102,7 @@ def plain_value_lines(attribute: str, values: Sequence[str]) -> Optional[List[by
     over the whole block, for tag lists of 100,000 values: the parts are not
     copied together, as each copy of tens of megabytes costs as much as the check.
     """
-    if not values or "" in values or _ATTRIBUTE.fullmatch(attribute) is None:
+    if not values or "" in values or attribute_problem(attribute) is not None:
         return None
     try:
         joined = "\n".join(values).encode("ascii")
@@ -118,7 +127,7 @@ def attributes_block(pairs: Sequence[Tuple[str, Sequence[str]]]) -> str:
     if not values:
         return ""
     names = "\n".join([name for name, _ in pairs])
-    if _ATTRIBUTES.fullmatch(names) is None:
+    if _ATTRIBUTES.fullmatch(names) is None or _names_dn(names) or "dn\n" in names + "\n":
         raise UnsafeValue(names, "an attribute needs a closer look")
     joined = "\n".join(values)
     block = "\n" + joined + "\n"
@@ -137,6 +146,7 @@ def is_plain_block(text: str) -> bool:
     return (
         _PLAIN_LINES.fullmatch(text) is not None
         and not _not_plain("\n" + text + "\n")
+        and not _names_dn(text)
         and " \n" not in text
         and not text.endswith(" ")
     )
@@ -147,6 +157,12 @@ def _not_plain(block: str) -> bool:
     if not block.isascii() or block.encode("ascii").translate(None, _PRINTABLE_OR_NEWLINE):
         return True
     return "dn:" in block
+
+
+def _names_dn(lines: str) -> bool:
+    """True when a line of ``lines`` (each ``name`` or ``name: value``) is named 'dn', in any case."""
+    framed = "\n" + lines.lower() + "\n"
+    return "\ndn:" in framed or "\ndn\n" in framed
 
 
 def _block_suspect(block: str) -> bool:
@@ -161,7 +177,7 @@ def _block_suspect(block: str) -> bool:
 
 def dn_line(dn: str) -> str:
     """The ``dn:`` line of an entry; raises UnsafeValue for a DN that is not safe to print."""
-    return attribute_line("dn", dn)
+    return _line("dn", dn)
 
 
 def _check_attribute(attribute: str) -> None:

@@ -40,6 +40,8 @@ _NOT_COLON_OR_NEWLINE = bytes(byte for byte in range(256) if byte not in b":\n")
 # A line: as python-ldap reads 'attr: value' ('attr:value' keeps the value as
 # it is; after ': ' leading blanks go).
 _PAIR = re.compile(r"^([^:\n]*):(?: [^\S\n]*)?(.*)$", re.MULTILINE)
+_INNER_DN = ("a 'dn:' line inside an entry, with no blank line before it: read as the start of another "
+             "entry, as bdii-update reads it")
 _PLAIN_DN = re.compile(r"[A-Za-z][A-Za-z0-9-]*=[A-Za-z0-9._:/@-]+(?:,[A-Za-z][A-Za-z0-9-]*=[A-Za-z0-9._:/@-]+)*")
 
 
@@ -302,6 +304,11 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
         end = size if end < 0 else end
         dn_end = text.find("\n", position, end)
         dn_end = end if dn_end < 0 else dn_end
+        inner = text.find("\ndn:", dn_end, end)
+        if inner >= 0:
+            # bdii-update starts an entry at every 'dn:': so does gip, and says so.
+            result.problems.append(Problem(path, line + text.count("\n", position, inner) + 1, _INNER_DN))
+            end = inner
         entry = _plain_entry(text[position:dn_end], path, line, source, (dn_end + 1, end))
         if entry is None:
             return None
@@ -323,6 +330,8 @@ def _parse_plain_chunks(data: bytes, path: str) -> Optional[StaticLdif]:
             start = line + len(chunk) - len(chunk.lstrip(b"\n"))
             if record.count(b"\n") + 1 != (record.translate(None, _NOT_COLON_OR_NEWLINE) + b"\n").count(b":\n"):
                 return None  # a line without a colon
+            if b"\ndn:" in record:
+                return None  # the parser's reading splits it where bdii-update does
             try:
                 first, _, body = record.decode("utf-8").partition("\n")
             except UnicodeDecodeError:
@@ -436,28 +445,56 @@ def _parser(stream: io.BytesIO, path: str, offset: int, result: StaticLdif) -> A
             return key, value
 
         def handle(self, dn: str, entry: object) -> None:
-            parsed, problems = _entry_from_pairs(dn, self.pairs, path)
+            parsed, problems = _entries_from_pairs(self.pairs, path)
             self.pairs = []
             result.problems.extend(problems)
-            result.entries.append(parsed)
+            result.entries.extend(parsed)
 
     return Parser()
 
 
-def _entry_from_pairs(dn: str, pairs: List[_Pair], path: str) -> Tuple[StaticEntry, List[Problem]]:
-    """The entry the first ``dn`` pair starts; earlier pairs (``version:``) are not part of it."""
-    first = next(i for i, (key, _, _) in enumerate(pairs) if key == "dn")
+def _entries_from_pairs(pairs: List[_Pair], path: str) -> Tuple[List[StaticEntry], List[Problem]]:
+    """The entries of one record: the first ``dn`` pair starts one (earlier pairs, ``version:``, are
+    not part of it), and so does every later ``dn`` pair, where bdii-update would start one too."""
+    starts = [i for i, (key, _, _) in enumerate(pairs) if key == "dn"]
+    entries: List[StaticEntry] = []
+    problems: List[Problem] = []
+    for number, (start, end) in enumerate(zip(starts, starts[1:] + [len(pairs)])):
+        _, raw_dn, dn_line = pairs[start]
+        if number:
+            problems.append(Problem(path, dn_line, _INNER_DN))
+        dn, reason = _decoded(raw_dn)
+        if reason is not None:
+            problems.append(Problem(path, dn_line, f"DN {reason}; the entry is not published"))
+            continue
+        if number and not _is_dn(dn):
+            problems.append(Problem(path, dn_line, "not a valid DN; the entry is not published", dn))
+            continue
+        if start + 1 == end:
+            problems.append(Problem(path, dn_line, "an entry without attributes; it is not published", dn))
+            continue
+        entries.append(_entry(dn, pairs[start + 1:end], dn_line, path, problems))
+    return entries, problems
+
+
+def _is_dn(text: str) -> bool:
+    """The parser's own test of a record's DN, for the DNs of the entries it does not see start."""
+    import ldap.dn
+
+    return bool(ldap.dn.is_dn(text))
+
+
+def _entry(dn: str, pairs: Sequence[_Pair], line: int, path: str, problems: List[Problem]) -> StaticEntry:
     kept: List[Tuple[str, str]] = []
     lines: List[int] = []
-    problems = []
-    for key, raw, line in pairs[first + 1:]:
+    for key, raw, at in pairs:
         value, reason = _decoded(raw)
         if reason is not None:
-            problems.append(Problem(path, line, f"{key}: {reason}; the value is left out"))
+            problems.append(Problem(path, at, f"{key}: {reason}; the value is left out"))
             continue
         kept.append((key, value))
-        lines.append(line)
-    return StaticEntry(dn, path, pairs[first][2], kept, lines), problems
+        lines.append(at)
+    return StaticEntry(dn, path, line, kept, lines)
 
 
 def _decoded(raw: Optional[bytes]) -> Tuple[str, Optional[str]]:

@@ -51,10 +51,23 @@ def test_attribute_line_base64_only_where_rfc2849_needs_it(value, line):
     assert attribute_line("A", value) == line
 
 
-@pytest.mark.parametrize("attribute", ["", "1x", "a b", "a:b", "x\ndn"])
+@pytest.mark.parametrize("attribute", ["", "1x", "a b", "a:b", "x\ndn", "dn", "DN", "Dn", "ownerdn", "x;lang-dn"])
 def test_attribute_names_are_checked(attribute):
     with pytest.raises(UnsafeValue):
         attribute_line(attribute, "v")
+    with pytest.raises(UnsafeValue):
+        attributes_block([("objectClass", ["GlueCE"]), (attribute, ["v"])])
+
+
+@pytest.mark.parametrize("attribute", ["ownerDN", "dnsName", "GlueCEName", "x;lang-en"])
+def test_names_near_dn_that_bdii_update_reads_right_are_kept(attribute):
+    assert attribute_line(attribute, "v") == f"{attribute}: v\n"
+    assert attributes_block([(attribute, ["v"])]) == f"{attribute}: v\n"
+    assert is_plain_block(f"{attribute}: v") is (";" not in attribute)
+
+
+def test_the_dn_line_itself_is_printed():
+    assert dn_line("o=grid") == "dn: o=grid\n"
 
 
 def test_unsafe_values_raise():
@@ -139,6 +152,9 @@ def test_attributes_block_refuses_what_needs_a_closer_look():
         ("a: b ", False),
         ("a: b \nc: d", False),
         ("a: dn: x", False),
+        ("a: b\nownerdn: x", False),
+        ("a: b\nDN: o=x", False),
+        ("dN: o=x", False),
         ("a: caf\u00e9", False),
         ("a: tab\there", False),
         ("1a: b", False),

@@ -225,6 +225,29 @@ def test_merged_warns_when_the_static_files_are_in_the_bdii_ldif_folder(site, ca
     assert "static.ldif: in the BDII's ldif/ folder while gip prints merged entries" in err
 
 
+def test_merged_leaves_out_static_lines_that_bdii_update_would_read_as_entries(site, capsys):
+    # 'ownerdn:' holds 'dn:', where bdii-update starts an entry; 'DN:' is no attribute; the last dn
+    # line has no blank line before it: bdii-update reads it as the next entry, and so does gip.
+    lines = STATIC.replace("GlueCEName: long\n", "GlueCEName: long\nownerdn: o=evil\nDN: o=worse\n")
+    (site / "static.ldif").write_text(lines.replace(f"\n\ndn: {CE}", f"\ndn: {CE}"))
+    assert main(args(site, "merged", "--bdii-ldif-dir", str(site / "elsewhere"))) == 1
+    out, err = capsys.readouterr()
+    assert out.count("dn:") == 2 and out.startswith(f"dn: {SC}\n") and f"\n\ndn: {CE}\n" in out
+    assert set(ldif_map(out)) == {SC.lower(), CE.lower()}
+    assert "evil" not in out and "worse" not in out and "ownerdn" not in out
+    assert ldif_map(out)[CE.lower()]["gluecestatestatus"] == ["PilotSCAS"]
+    said = STAMP.sub("", err).splitlines()
+    static = site / "static.ldif"
+    assert said == [
+        f"WARNING: {static}:6: a 'dn:' line inside an entry, with no blank line before it: read as the start "
+        "of another entry, as bdii-update reads it",
+        f"WARNING: {static}:11: attribute name ends in 'dn', which with its colon bdii-update takes for the "
+        "start of an entry; the value is not published: 'ownerdn'",
+        f"WARNING: {static}:12: attribute named 'dn' inside an entry: the BDII would take it for another entry "
+        "or refuse it; the value is not published: 'DN'",
+    ]
+
+
 # -- output --------------------------------------------------------------------------------------
 
 

@@ -70,6 +70,30 @@ def test_a_broken_record_costs_itself_only():
     assert problems == ["f.ldif:5: not LDIF (no value-spec in 'no colon here'); the entry there is skipped"]
 
 
+INNER_DN = ("a 'dn:' line inside an entry, with no blank line before it: read as the start of another entry, "
+            "as bdii-update reads it")
+
+
+@pytest.mark.parametrize("folded", [b"", b"\n  folded"], ids=["plain-reading", "parser"])
+def test_a_dn_line_inside_an_entry_starts_another_as_bdii_update_reads_it(folded):
+    data = b"dn: o=a\nx: 1" + folded + b"\ndn: o=b\ny: 2\nDN: o=c\n\ndn: o=d\nz: 3\n"
+    entries, problems = parsed(data)
+    x = "1 folded" if folded else "1"
+    assert entries == [("o=a", [("x", [x])]), ("o=b", [("y", ["2"]), ("DN", ["o=c"])]), ("o=d", [("z", ["3"])])]
+    assert problems == [f"f.ldif:{4 if folded else 3}: {INNER_DN}"]
+
+
+def test_an_entry_that_a_dn_line_leaves_without_attributes_is_reported():
+    entries, problems = parsed(b"dn: o=a\ndn: o=b\ny: 2\ndn: not a dn\nz: 3\n")
+    assert entries == [("o=b", [("y", ["2"])])]
+    assert problems == [
+        "f.ldif:1: an entry without attributes; it is not published: 'o=a'",
+        f"f.ldif:2: {INNER_DN}",
+        f"f.ldif:4: {INNER_DN}",
+        "f.ldif:4: not a valid DN; the entry is not published: 'not a dn'",
+    ]
+
+
 def test_a_record_not_starting_with_dn_is_reported_at_its_line():
     entries, problems = parsed(b"x: 1\n\ndn: o=b\nx: 2\n")
     assert entries == [("o=b", [("x", ["2"])])]
@@ -118,7 +142,8 @@ def test_the_example_site_static_files_parse_without_a_problem():
 
 
 # Round trip: whatever python-ldap's writer makes (base64, folding) reads back the same.
-_names = st.text(string.ascii_letters, min_size=1, max_size=12)
+# Not 'dn': a 'dn:' line inside a record starts another entry (see below).
+_names = st.text(string.ascii_letters, min_size=1, max_size=12).filter(lambda name: name != "dn")
 # python-ldap's parser strips what str.lstrip() strips from a plain value, and its
 # writer leaves \x0b, \x0c and \x1c-\x1f plain at the start: not a case to test here.
 _values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=120).filter(lambda v: not v[:1].isspace())
@@ -174,7 +199,8 @@ def plain_files(draw):
             separator = draw(st.sampled_from([": ", ":", ":  "]))
             lines.append(f"{name}{separator}{value}")
         records.append("\n".join(lines) + "\n")
-    blank = draw(st.sampled_from(["\n", "\n\n", "\n\n\n"]))
+    # "": no blank line between two records, so the second's dn line is inside the first.
+    blank = draw(st.sampled_from(["", "\n", "\n\n", "\n\n\n"]))
     lead = draw(st.sampled_from(["", "\n", "\n\n"]))
     return (lead + blank.join(records)).encode("utf-8")
 
@@ -199,6 +225,7 @@ def lookups_of(entry):
 @example(b"dn: o=a\nobjectClass: GlueCETop\nobjectClass: GlueCE \nobjectClass:  GlueSubCluster\n")
 @example(b"dn: o=a\nobjectClasses: GlueCE\nx: objectClass: GlueCE\n")
 @example(b"dn: o=a\nversion: 1\nx: a<b c\ny: <z\n\ndn: o=b\nx: 1\n")
+@example(b"dn: o=a\nx: 1\ndn: o=b\ny: 2\ndn:o=c\nDN: o=d\n")
 def test_the_plain_reading_gives_what_the_parser_gives(data):
     from gip.staticldif import parse_plain_ldif, parse_with_python_ldap
 
