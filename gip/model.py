@@ -403,12 +403,19 @@ def _new_state(config: SiteConfig, ce: ComputingElement, problems: List[Problem]
     wanted = config.new_state(ce.queue, ce.state)
     if wanted is None:
         return None
-    problem = value_problem(wanted)
+    problem = state_problem(config, ce.queue, wanted)
     if problem is not None:
-        reason = f"CE state for queue {ce.queue!r} {problem}; left unchanged"
-        problems.append(Problem(config.path, None, reason, wanted))
+        problems.append(problem)
         return None
     return wanted
+
+
+def state_problem(config: SiteConfig, queue: str, state: str) -> Optional[Problem]:
+    """Why the state set for ``queue`` cannot be published, as a Problem; None when it can."""
+    problem = value_problem(state)
+    if problem is None:
+        return None
+    return Problem(config.path, None, f"CE state for queue {queue!r} {problem}; left unchanged", state)
 
 
 # SubClusters and CEs rendered from templates

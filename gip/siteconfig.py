@@ -33,7 +33,8 @@ PRODUCTION = "Production"
 _NOT_KEY_CHAR = re.compile(r"[^A-Za-z0-9]")
 # A queue name ends a GlueCEUniqueID (host:port/jobmanager-lrms-queue) and a DN value.
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9._-]+")
-_STATE_KEY = re.compile(r"CE_STATE|[A-Z0-9_]+_CE_STATE")
+# <QUEUE>_CE_STATE: an empty queue name gives _CE_STATE.
+_STATE_KEY = re.compile(r"CE_STATE|[A-Z0-9_]*_CE_STATE")
 # Queue names joined by blanks, see _check_queue_names.
 _QUEUE_NAME_LIST = re.compile(r"[A-Za-z0-9._ -]*")
 _DOT_AND_DASH_TO_UNDERSCORE = str.maketrans(".-", "__")

@@ -389,6 +389,25 @@ def test_wrap_stops_a_plugin_that_outlives_its_timeout(site, capsys):
     assert "still running after 0.3 s" in err
 
 
+@pytest.mark.parametrize("static_state", ["Production", "Closed"])
+def test_wrap_leaves_a_queue_whose_state_cannot_be_printed_and_says_so_once(static_state):
+    # site-info.def refuses such a value; this is the line behind it, for a value that got past.
+    from gip.model import build_site
+    from gip.siteconfig import QueueConfig, SiteConfig
+    from gip.staticldif import parse_static_ldif
+
+    config = SiteConfig(path="site-info.def", values={"LONG_CE_STATE": "x dn: y"}, ce_state="PilotSCAS",
+                        queues=(QueueConfig("long", ("atlas",)),))
+    static = parse_static_ldif(STATIC.replace("Production", static_state).encode("ascii"), "static.ldif").entries
+    site = build_site(config, static, [])
+    problems = list(site.problems)
+    assert provider.state_overrides(site, problems) == []
+    assert [str(p) for p in problems] == [
+        "site-info.def: CE state for queue 'long' holds 'dn:', which bdii-update takes for the start of an "
+        "entry; left unchanged: 'x dn: y'"
+    ]
+
+
 def test_the_example_wrappers_exist_and_are_executable():
     for name in ("gip-bdii-plugin", "gip-bdii-provider"):
         path = ETC / "bdii" / name

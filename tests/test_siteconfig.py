@@ -127,6 +127,7 @@ def test_queue_state_is_kept_in_values():
         ("\n\nLONG_CE_STATE=", 3, "LONG_CE_STATE: '' cannot be published"),
         ("QUEUES=long\nLONG_CE_STATE='Pilot\r'", 2, "LONG_CE_STATE: 'Pilot\\r' cannot be published"),
         ("OTHER_Q_CE_STATE='dn: x'", 1, "OTHER_Q_CE_STATE: 'dn: x'"),
+        ("_CE_STATE='x dn: y'", 1, "_CE_STATE: 'x dn: y'"),  # the key of a queue without a name
         ("CE_STATE_POLICY=sometimes", 1, "CE_STATE_POLICY: 'sometimes' is not production-only or always"),
         ("CE_STATE_POLICY=", 1, "CE_STATE_POLICY: '' is not production-only or always"),
         ("CE_STATE_POLICY=Always", 1, "CE_STATE_POLICY: 'Always' is not"),
@@ -195,7 +196,7 @@ def one_by_one(info: SiteInfo) -> SiteConfig:
         return ConfigInputError(info.path, info.where(key), f"{key}: {message}")
 
     for key, value in info.values.items():
-        if re.fullmatch(r"CE_STATE|[A-Z0-9_]+_CE_STATE", key) and value_problem(value) is not None:
+        if re.fullmatch(r"CE_STATE|[A-Z0-9_]*_CE_STATE", key) and value_problem(value) is not None:
             raise problem(key, f"{value!r} cannot be published as GlueCEStateStatus: {value_problem(value)}")
     vos = _vos(info)
     names = info.values.get("QUEUES", "").split()
@@ -251,7 +252,8 @@ group_names = st.sampled_from(
     + ["ATLAS", "/", "/At/x", "/atlas/dn:x", "é", "-x", "/atlas/é"]
 )
 group_lists = st.lists(group_names, max_size=3).map(" ".join)
-state_keys = st.sampled_from(["CE_STATE", "LONG_CE_STATE", "Q_X_CE_STATE", "long_CE_STATE", "ACE_STATE", "CE_STATE_POLICY"])
+state_keys = st.sampled_from(["CE_STATE", "LONG_CE_STATE", "Q_X_CE_STATE", "long_CE_STATE", "ACE_STATE", "CE_STATE_POLICY",
+                              "_CE_STATE"])
 states = mostly(st.sampled_from(["Production", "Closed", "always"]), st.sampled_from(["", " x", "a dn: b", "sometimes"]))
 separators = st.sampled_from([" ", "\n ", "\t"])
 

@@ -396,7 +396,7 @@ def wrapped_output(site: Site, command: List[str], timeout: float, options: Opti
             tags[key] = parts
         else:
             fallbacks[key] = b"".join(parts).decode("ascii").strip("\n") + "\n"
-    result = wrap.wrap(command, timeout, state_overrides(site), fallbacks)
+    result = wrap.wrap(command, timeout, state_overrides(site, problems), fallbacks)
     for note in result.notes:
         log.log(note.level, "%s", note.text)
     kept = _tag_blocks_to_add(tags, result.text, command[0], problems)
@@ -421,9 +421,12 @@ def _tag_blocks_to_add(tags: Dict[str, List[bytes]], output: str, plugin: str,
     return kept
 
 
-def state_overrides(site: Site) -> List[Override]:
-    """One override per static GlueCE whose queue has a state set in site-info.def, then per share."""
-    from gip.model import STATE
+def state_overrides(site: Site, problems: List[Problem]) -> List[Override]:
+    """One override per static GlueCE whose queue has a state set in site-info.def, then per share.
+
+    A state that cannot be printed costs its queue's override, and is reported once.
+    """
+    from gip.model import STATE, state_problem
     from gip.wrap import Override
 
     config = site.config
@@ -432,6 +435,11 @@ def state_overrides(site: Site) -> List[Override]:
     for ce in site.ces:
         wanted = config.state_for(ce.queue)
         if ce.entry is None or wanted is None:
+            continue
+        problem = state_problem(config, ce.queue, wanted)
+        if problem is not None:
+            if problem not in problems:  # the model reports it where the static state would change
+                problems.append(problem)
             continue
         overrides.append(Override(ce.entry.dn, STATE, wanted, only_if, ce.state))
     return overrides + _share_overrides(site)
