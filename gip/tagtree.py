@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Collection, List, Mapping, NamedTuple, Optional, Set, Union
+from typing import Collection, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
 from gip.errors import UsageError
 from gip.report import Problem
@@ -126,28 +126,40 @@ def _add_source(
     ``names`` are the folder's entries when it was listed: a tag file missing from them is not
     looked for on disk.
     """
-    path = _tag_file_in(folder, vo, names)
-    if path is None:
+    path, unusable = _tag_file_in(folder, vo, names)
+    if path is None and unusable is None:
         return
+    shown = path or unusable
     problem = vo_name_problem(vo)
     if problem is None and subcluster is not None:
         problem = subcluster_id_problem(subcluster)
     if problem is not None:
-        scan.problems.append(Problem(str(path), None, f"skipped: {problem}"))
+        scan.problems.append(Problem(str(shown), None, f"skipped: {problem}"))
         return
     if vos is not None and vo not in vos:
         reason = f"skipped: VO {vo!r} is not in VOS of site-info.def"
-        scan.problems.append(Problem(str(path), None, reason))
+        scan.problems.append(Problem(str(shown), None, reason))
         return
-    scan.sources.append(TagSource(vo, subcluster, path))
+    if unusable is not None:
+        instead = f"{path.name} beside it is read instead" if path else f"VO {vo}'s tags from it are not published"
+        reason = f"not a file (a folder, a broken link, a device?): {instead}"
+        scan.problems.append(Problem(str(unusable), None, reason))
+    if path is not None:
+        scan.sources.append(TagSource(vo, subcluster, path))
 
 
-def _tag_file_in(folder: str, vo: str, names: Optional[Set[str]]) -> Optional[Path]:
+def _tag_file_in(folder: str, vo: str, names: Optional[Set[str]]) -> Tuple[Optional[Path], Optional[Path]]:
+    """The VO's tag file in ``folder`` (the legacy name where the other is no file), and the first of
+    the two names that is there but is no regular file. That one is never opened: a FIFO would
+    block the run."""
+    unusable = None
     for suffix in (TAG_SUFFIX, LEGACY_SUFFIX):
         name = vo + suffix
         if names is not None and name not in names:
             continue
         path = Path(folder, name)
         if path.is_file():
-            return path
-    return None
+            return path, unusable
+        if unusable is None and os.path.lexists(path):
+            unusable = path
+    return None, unusable

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from gip.errors import UsageError
+from gip.report import Problem
 from gip.tagtree import (
     TagSource,
     default_info_dir,
@@ -101,7 +103,28 @@ def test_scan_follows_links_and_takes_only_files(tmp_path):
         TagSource("cms", None, tmp_path / "cms" / "cms.ldif"),
         TagSource("lhcb", None, tmp_path / "lhcb" / "lhcb.list"),
     ]
-    assert scan.problems == []
+    reason = "not a file (a folder, a broken link, a device?): {} beside it is read instead"
+    assert scan.problems == [
+        Problem(str(tmp_path / "atlas" / "atlas.ldif"), None, reason.format("atlas.list")),
+        Problem(str(tmp_path / "lhcb" / "lhcb.ldif"), None, reason.format("lhcb.list")),
+    ]
+
+
+def test_a_tag_file_that_is_no_file_is_reported_and_never_opened(tmp_path):
+    (tmp_path / "atlas").mkdir()
+    (tmp_path / "atlas" / "atlas.ldif").symlink_to("/nonexistent/atlas.ldif")  # a share not mounted
+    (tmp_path / "cms").mkdir()
+    os.mkfifo(tmp_path / "cms" / "cms.list")  # opening it would wait for a writer
+    write(tmp_path / "sc1" / "lhcb" / "target")
+    (tmp_path / "sc1" / "lhcb" / "lhcb.ldif").symlink_to("missing")
+    scan = scan_info_dir(tmp_path, vos=["atlas", "cms", "lhcb"])
+    assert scan.sources == []
+    reason = "not a file (a folder, a broken link, a device?): VO {}'s tags from it are not published"
+    assert scan.problems == [
+        Problem(str(tmp_path / "atlas" / "atlas.ldif"), None, reason.format("atlas")),
+        Problem(str(tmp_path / "cms" / "cms.list"), None, reason.format("cms")),
+        Problem(str(tmp_path / "sc1" / "lhcb" / "lhcb.ldif"), None, reason.format("lhcb")),
+    ]
 
 
 def test_a_folder_that_cannot_be_listed_still_gives_its_own_file(tmp_path):
