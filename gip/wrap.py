@@ -619,6 +619,8 @@ class WrapResult:
     notes: Tuple[Note, ...]
     ok: bool
     changes: Tuple[Change, ...] = ()
+    # The watched DN keys (see wrap()) that the plugin's output holds, read as bdii-update reads them.
+    present: FrozenSet[str] = frozenset()
 
     def data(self) -> bytes:
         """The bytes to write to stdout: UTF-8 whatever the locale, since bdii-update reads UTF-8."""
@@ -626,7 +628,7 @@ class WrapResult:
 
 
 def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
-         fallbacks: Mapping[str, str], grace: float = STOP_GRACE) -> WrapResult:
+         fallbacks: Mapping[str, str], grace: float = STOP_GRACE, watched: Iterable[str] = ()) -> WrapResult:
     """Runs the plugin and returns its output with the overrides applied and fallbacks appended.
 
     ``fallbacks`` maps dn_key(dn) to a complete LDIF block that sets an entry's
@@ -636,6 +638,8 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
     bdii-update cannot read. ``ok`` is False then, and where a state could not
     be applied. Raises UnsafeValue for an unprintable override value and
     GipError for a fallback that is not one entry for its DN, before anything runs.
+    ``present`` says which of the ``watched`` DN keys (and of the overrides' and
+    fallbacks') the plugin printed.
     """
     by_key = _by_key(overrides)
     checked = _checked_fallbacks(overrides, fallbacks)
@@ -646,13 +650,13 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
         notes.append(unusable)
         return WrapResult(_appended("", checked.values()), tuple(notes), False)
     assert run.output is not None
-    applied = _rewrite(_terminated(run.output), overrides, checked, by_key)
+    applied = _rewrite(_terminated(run.output), overrides, set(checked).union(watched), by_key)
     missing = [block for key, block in checked.items() if key not in applied.handled_dns]
     presence = _presence_notes(overrides, applied.handled_dns, checked)
     notes.extend(applied.notes)
     notes.extend(presence)
     ok = not applied.notes and all(note.level < log.WARNING for note in presence)
-    return WrapResult(_appended(applied.text, missing), tuple(notes), ok, applied.changes)
+    return WrapResult(_appended(applied.text, missing), tuple(notes), ok, applied.changes, applied.handled_dns)
 
 
 def _checked_fallbacks(overrides: Sequence[Override], fallbacks: Mapping[str, str]) -> Dict[str, str]:
@@ -736,13 +740,16 @@ def _appended(text: str, blocks: Iterable[str]) -> str:
     bodies = [block.rstrip("\r\n") for block in blocks]
     if not bodies:
         return text
-    return text + _separator(text) + "\n\n".join(bodies) + "\n"
+    return text + separator(text) + "\n\n".join(bodies) + "\n"
 
 
-def _separator(text: str) -> str:
+def separator(text: str) -> str:
+    """What ``text`` needs after it for an entry to follow: the shortest that ends it with a blank
+    line both where a lone CR ends a line (bdii-update reads universal newlines) and where only LF
+    does (python-ldap's parser): a LF after a lone CR would make one CRLF line end, not two."""
     if not text:
         return ""
-    tail = _universal(text[-4:])
+    tail = text[-4:].replace("\r\n", "\n")
     if tail.endswith("\n\n"):
         return ""
     return "\n" if tail.endswith("\n") else "\n\n"

@@ -423,6 +423,15 @@ def test_wrap_leaves_a_subcluster_the_plugin_prints_and_says_so(site, capsys):
     assert "prints a SubCluster itself, so gip cannot add its tags" in err
 
 
+@pytest.mark.parametrize("printed", [f"dn: {SC[:30]}\n {SC[30:]}\n", f"x: y dn: {SC}\n"], ids=["folded", "in-a-line"])
+def test_wrap_sees_a_subcluster_the_plugin_prints_as_bdii_update_reads_it(site, capsys, printed):
+    plugin = batch_plugin(site, f"dn: {CE}\nGlueCEStateStatus: Production\n\n{printed}GlueSubClusterLogicalCPUs: 8\n")
+    assert main([*args(site, "wrap"), "--", *plugin]) == 1
+    out, err = capsys.readouterr()
+    assert "VO-atlas-a" not in out
+    assert "prints a SubCluster itself, so gip cannot add its tags" in err
+
+
 @pytest.mark.parametrize("command", ["plugin", "merged", "check"])
 def test_a_run_loads_no_module_it_does_not_use(command, tmp_path):
     """Jinja2, python-ldap, dataclasses, shutil and logging cost a run more than its work on a small site."""

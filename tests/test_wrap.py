@@ -8,6 +8,7 @@ against the real bdii-update, and the real bdii-update itself.
 from __future__ import annotations
 
 import base64
+import io
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import ldif
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -624,6 +626,25 @@ def test_wrap_ends_an_unterminated_last_line_before_appending(tmp_path: Path) ->
                           "GlueCEStateStatus: PilotSCAS\n"
 
 
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n", "\r\r", "\n\n", "\r\n\r\n"])
+def test_wrap_appends_after_a_blank_line_whatever_line_ends_the_plugin_used(tmp_path: Path, ending: str) -> None:
+    # A lone CR ends a line for bdii-update and python-ldap alike: a LF after it makes one CRLF, no blank line.
+    (tmp_path / "out").write_bytes(f"dn: {SHORT}\nGlueCEStateFreeCPUs: 1{ending}".encode())
+    result = wrap(["cat", str(tmp_path / "out")], 10, [pilot()], {dn_key(LONG): state_block(LONG)})
+    records = ldif.LDIFRecordList(io.BytesIO(result.data()))
+    records.parse()
+    assert [dn for dn, _ in records.all_records] == [SHORT, LONG]
+    assert list(records.all_records[0][1]) == ["GlueCEStateFreeCPUs"]
+
+
+def test_wrap_says_which_watched_entries_the_plugin_printed_as_bdii_update_reads_them(tmp_path: Path) -> None:
+    folded = f"dn: {SHORT[:20]}\n {SHORT[20:]}\nGlueCEStateFreeCPUs: 1\n\n"
+    inside = f"x: the value ends, then dn: {EXTRA}\n"
+    (tmp_path / "out").write_text(folded + inside)
+    result = wrap(["cat", str(tmp_path / "out")], 10, [], {}, watched=[dn_key(SHORT), dn_key(EXTRA), dn_key(LONG)])
+    assert result.present == {dn_key(SHORT), dn_key(EXTRA)}
+
+
 @pytest.mark.parametrize(
     "fallbacks",
     [
@@ -673,7 +694,9 @@ def test_wrap_warns_when_the_plugin_prints_an_entry_it_only_has_a_block_for(tmp_
         ("A\n\n", "A\n\nB\n"),
         ("A\r\n", "A\r\n\nB\n"),
         ("A\r\n\r\n", "A\r\n\r\nB\n"),
-        ("A\r", "A\r\nB\n"),
+        # A LF after a lone CR is one CRLF line end: two are needed.
+        ("A\r", "A\r\n\nB\n"),
+        ("A\r\r", "A\r\r\n\nB\n"),
     ],
 )
 def test_appended_blocks_start_after_a_blank_line(text: str, expected: str) -> None:

@@ -16,7 +16,7 @@ import gc
 import os
 import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import IO, TYPE_CHECKING, AbstractSet, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gip import log
 from gip.cli.program import ArgumentParser, configure_logging, new_parser, run, verbosity
@@ -396,21 +396,20 @@ def wrapped_output(site: Site, command: List[str], timeout: float, options: Opti
             tags[key] = parts
         else:
             fallbacks[key] = b"".join(parts).decode("ascii").strip("\n") + "\n"
-    result = wrap.wrap(command, timeout, state_overrides(site, problems), fallbacks)
+    result = wrap.wrap(command, timeout, state_overrides(site, problems), fallbacks, watched=tags)
     for note in result.notes:
         log.log(note.level, "%s", note.text)
-    kept = _tag_blocks_to_add(tags, result.text, command[0], problems)
+    kept = _tag_blocks_to_add(tags, result.present, command[0], problems)
     return [result.data(), *_joined_blocks(result.text, kept)], result.ok
 
 
-def _tag_blocks_to_add(tags: Dict[str, List[bytes]], output: str, plugin: str,
+def _tag_blocks_to_add(tags: Dict[str, List[bytes]], printed: AbstractSet[str], plugin: str,
                        problems: List[Problem]) -> List[List[bytes]]:
-    """gip's tag blocks for the SubClusters the plugin does not print itself.
+    """gip's tag blocks for the SubClusters the plugin does not print itself (``printed``: DN keys).
 
     bdii-update reads only the first block of a DN in one plugin's output, so
     a tag block after the plugin's own block for that SubCluster would be lost.
     """
-    printed = _printed_keys(output)
     kept = []
     for key, block in tags.items():
         if key in printed:
@@ -465,20 +464,13 @@ def _share_overrides(site: Site) -> List[Override]:
     return overrides
 
 
-def _printed_keys(text: str) -> Set[str]:
-    """The DNs of the entries a plugin printed, keyed as bdii-update keys them (from 'dn: ' on)."""
-    from gip.dnkey import dn_key
-
-    return {dn_key(line[4:]) for line in text.splitlines() if line.startswith("dn:") and not line.startswith("dn::")}
-
-
 def _joined_blocks(text: str, blocks: List[List[bytes]]) -> List[bytes]:
     """The blocks' parts, the blocks separated from ``text`` and from each other by one blank line."""
+    from gip.wrap import separator
+
     if not blocks:
         return []
-    ends = text.replace("\r\n", "\n")[-2:]
-    separator = "" if not text or ends == "\n\n" else ("\n" if ends.endswith("\n") else "\n\n")
-    parts = [separator.encode("ascii")]
+    parts = [separator(text).encode("ascii")]
     for block in blocks:
         parts += block
     # Each block ends with a blank line, which the last one does without.
