@@ -576,6 +576,9 @@ def _entry_problem(entry: _Entry, override: Override) -> Optional[str]:
         return f"the plugin's changetype block deletes {attribute}; left as the plugin printed it"
     if entry.operations and not entry.values:
         return f"the plugin's changetype block has an operation on {attribute} with no value; left as it is"
+    if entry.values and not entry.operations:
+        return (f"the plugin's changetype block gives {attribute} without a replace: or add: line for it, "
+                "so bdii-update ignores the value; left as it is")
     return None
 
 

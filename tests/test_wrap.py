@@ -248,6 +248,8 @@ def test_apply_overrides(output: str, override: Override, expected: str) -> None
         pytest.param(MODIFY + "delete: GlueCEStateStatus\n-\n", pilot(), "deletes GlueCEStateStatus",
                      id="modify-deletes"),
         pytest.param(MODIFY + "replace: GlueCEStateStatus\n-\n", pilot(), "with no value", id="modify-no-value"),
+        pytest.param(MODIFY + "GlueCEStateStatus: Production\n", pilot(), "so bdii-update ignores the value",
+                     id="modify-value-without-operation"),
         pytest.param(f"dn: {LONG}\nGlueCEStateStatus: Production dn: {SHORT}\n", pilot(),
                      "shares a line with the next entry", id="state-beside-next-dn"),
     ],
