@@ -51,6 +51,10 @@ BDII_READ_TIMEOUT = 300.0
 STOP_GRACE = 2.0
 # After SIGKILL only a process that left the group can still hold the pipes.
 _DRAIN_AFTER_KILL = 0.5
+# Once the plugin has exited, how long a process it left behind may keep its output open, and
+# how often a silent plugin is looked at for having exited.
+_SETTLE_AFTER_EXIT = 1.0
+_EXIT_POLL = 0.1
 _STDERR_KEEP = 8192
 _STDERR_LINES = 20
 _STDERR_LINE_LENGTH = 300
@@ -85,6 +89,9 @@ class PluginRun:
     error: Optional[str]
     stderr_tail: str
     pid: Optional[int] = None
+    # The plugin exited, but a process it left behind held its output open: what it printed
+    # until then was taken, and the plugin's process group stopped.
+    left_open: bool = False
 
     @property
     def ok(self) -> bool:
@@ -123,6 +130,8 @@ def _collect_run(command: Tuple[str, ...], process: subprocess.Popen[bytes], tim
         finished = pipes.collect(time.monotonic() + timeout)
         if not finished:
             _stop_group(pipes, grace)
+        elif pipes.left_open:
+            _signal_group(process.pid, signal.SIGTERM)
     except BaseException:
         _signal_group(process.pid, signal.SIGKILL)  # interrupted: leave nothing of the plugin behind
         raise
@@ -133,7 +142,7 @@ def _collect_run(command: Tuple[str, ...], process: subprocess.Popen[bytes], tim
     timed_out = not finished
     output = None if timed_out else pipes.stdout.decode("utf-8", "surrogateescape")
     error = _run_error(status, timed_out, timeout)
-    return PluginRun(command, output, status, timed_out, error, _tail(pipes.stderr), process.pid)
+    return PluginRun(command, output, status, timed_out, error, _tail(pipes.stderr), process.pid, pipes.left_open)
 
 
 class _Pipes:
@@ -150,18 +159,36 @@ class _Pipes:
         for descriptor in self._streams:
             os.set_blocking(descriptor, False)
             self._selector.register(descriptor, selectors.EVENT_READ)
+        self.left_open = False
+        self._exited_at: Optional[float] = None
 
     def collect(self, deadline: float) -> bool:
-        """Reads until both pipes end and the plugin has exited (True) or the deadline (False)."""
+        """Reads until both pipes end and the plugin has exited (True) or the deadline (False).
+
+        Where the plugin has exited but a process it left behind keeps a pipe
+        open, the pipes are given _SETTLE_AFTER_EXIT seconds, then ``left_open``
+        is set and what was read is the output (True).
+        """
         pause = 0.0005  # a plugin mostly exits right after closing its output: look again soon, then less often
         while True:
             open_pipes = bool(self._selector.get_map())
             if not open_pipes and _has_exited(self.pid):
                 return True
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 return False
             if open_pipes:
+                if self._exited_at is None and _has_exited(self.pid):
+                    self._exited_at = now
+                if self._exited_at is not None:
+                    settled = self._exited_at + _SETTLE_AFTER_EXIT - now
+                    if settled <= 0:
+                        self.left_open = True
+                        return True
+                    remaining = min(remaining, settled)
+                else:
+                    remaining = min(remaining, _EXIT_POLL)
                 for key, _ in self._selector.select(remaining):
                     self._read(int(key.fd))
             else:
@@ -689,6 +716,9 @@ def _run_notes(run: PluginRun) -> List[Note]:
     name = run.argv[0]
     if run.error is not None:
         notes.append(Note(log.WARNING, f"{name}: {run.error}"))
+    if run.left_open:
+        notes.append(Note(log.WARNING, f"{name}: exited, but a process it started kept its output open; "
+                          f"took what it printed before {_SETTLE_AFTER_EXIT:g} s had passed"))
     for line in run.stderr_tail.splitlines():
         notes.append(Note(log.WARNING, f"{name} (stderr): {line}"))
     return notes

@@ -35,6 +35,7 @@ from gip.wrap import (
     _blocks,
     _logical_lines,
     _plainly_one_entry,
+    _run_notes,
     _unfolded_lines,
     apply_overrides,
     run_plugin,
@@ -526,6 +527,22 @@ def test_run_plugin_stops_the_whole_group_on_timeout(tmp_path: Path) -> None:
     with pytest.raises(ChildProcessError):
         os.waitpid(run.pid, os.WNOHANG)  # reaped: no zombie of ours
     assert 1.0 <= elapsed < 3.0
+
+
+def test_run_plugin_takes_the_output_of_a_plugin_that_exited_leaving_it_open(tmp_path: Path) -> None:
+    # A process the plugin started in a session of its own keeps stdout open after the plugin exits.
+    pid_file = tmp_path / "pid"
+    start = time.monotonic()
+    try:
+        run = run_plugin(sh("leave-open.sh", str(pid_file)), timeout=20)
+        elapsed = time.monotonic() - start
+    finally:
+        left = int(pid_file.read_text())
+        os.kill(left, signal.SIGKILL)
+    assert run.ok and run.left_open and run.status == 0
+    assert run.output is not None and run.output.endswith("GlueCEStateStatus: Production\n")
+    assert 1.0 <= elapsed < 5.0  # not the 20 s timeout
+    assert "kept its output open" in _run_notes(run)[0].text
 
 
 def gone_soon(pids: Sequence[int], within: float = 2.0) -> bool:
