@@ -50,6 +50,7 @@ and restore never puts back a state the file did not have.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import os
@@ -130,13 +131,35 @@ class History(NamedTuple):
     problems: List[Problem]
 
 
+def _open_for_reading(path: Path) -> Optional[int]:
+    """A descriptor of the history file to read, None when there is none.
+
+    Anything but a regular file is refused before a byte is read: a link
+    (another file's content), a FIFO (reading it waits for ever, and a writer
+    holds the lock meanwhile) or a device.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise GipError(f"the history {path} is a symbolic link; refused") from None
+        raise GipError(f"cannot read the history {path}: {error.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise GipError(f"the history {path} is not a regular file; refused")
+    return fd
+
+
 def read_history(path: Path) -> History:
     """Every record of ``path``; a missing file is an empty history."""
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read()
-    except FileNotFoundError:
+    fd = _open_for_reading(path)
+    if fd is None:
         return History([], [])
+    try:
+        with os.fdopen(fd, "rb") as stream:
+            data = stream.read()
     except OSError as error:
         raise GipError(f"cannot read the history {path}: {error.strerror}") from None
     history = History([], [])
@@ -153,14 +176,13 @@ def read_history(path: Path) -> History:
 
 def last_record(path: Path) -> Optional[Record]:
     """The last complete record, read from the end; None when there is none or it is unreadable."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
+    fd = _open_for_reading(path)
+    if fd is None:
         return None
-    except OSError as error:
-        raise GipError(f"cannot read the history {path}: {error.strerror}") from None
     try:
         return _decode(_last_line(fd))
+    except OSError as error:
+        raise GipError(f"cannot read the history {path}: {error.strerror}") from None
     finally:
         os.close(fd)
 

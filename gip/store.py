@@ -213,6 +213,8 @@ def require_folder(paths: TagPaths) -> os.stat_result:
         raise Refused(f"no tag folder {paths.folder}: a site admin creates it with `{_init_hint(paths)}`") from None
     except PermissionError:
         raise GipError(denied_message(paths.folder, "search")) from None
+    except OSError as error:  # a file on the way, a name too long, a loop of links
+        raise GipError(f"{paths.folder}: not a usable tag folder: {error.strerror}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise GipError(f"{paths.folder} is not a folder")
     return info

@@ -51,6 +51,32 @@ def snapshot(folder: Path) -> Dict[str, Tuple[bytes, int]]:
     return {p.name: (p.read_bytes(), p.stat().st_mode) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.parametrize("planted", ["fifo", "folder", "link"])
+@pytest.mark.parametrize("command", [("add", "VO-atlas-new"), ("history",)])
+def test_a_history_that_is_no_regular_file_is_refused_at_once(info, environ, planted, command):
+    # Reading a FIFO would wait for ever while holding the lock; a link would read another file.
+    tag_file(info).write_text(f"{A}\n")
+    history_path = info / "atlas" / ".atlas.ldif.history"
+    if planted == "fifo":
+        os.mkfifo(history_path)
+    elif planted == "folder":
+        history_path.mkdir()
+    else:
+        history_path.symlink_to("/dev/zero")
+    outcome = run(info, environ, *command)
+    kind = "is a symbolic link" if planted == "link" else "is not a regular file"
+    assert (outcome.exit_code, outcome.document["error"]) == (1, f"the history {history_path} {kind}; refused")
+    assert tag_file(info).read_text() == f"{A}\n"
+
+
+@pytest.mark.parametrize("folder", ["/dev/null", "/dev/null/deeper", "x" * 5000])
+def test_an_info_folder_that_cannot_be_one_is_a_message_not_a_traceback(tmp_path, environ, folder, capsys):
+    assert main(["--info-dir", str(tmp_path / folder), "--vo", "atlas", "--json", "list"]) == 1
+    out, err = capsys.readouterr()
+    document = json.loads(out)
+    assert "not a usable tag folder" in document["error"] and "Traceback" not in err
+
+
 def test_list_of_a_missing_file_is_empty(info, environ):
     outcome = run(info, environ, "list")
     assert (outcome.exit_code, outcome.document["tags"], outcome.text) == (0, [], [])

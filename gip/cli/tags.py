@@ -171,8 +171,8 @@ def _failed(document: Dict[str, Any], error: GipError, context: Optional[Context
 
     try:
         document["tags"] = read_state(context.paths()).tags
-    except GipError:
-        pass
+    except (GipError, OSError):
+        pass  # the error said already what is wrong; the tags are then unknown
 
 
 def _blank_document(argv: Sequence[str], who: Who) -> Dict[str, Any]:
