@@ -33,7 +33,7 @@ import bisect
 import os
 import re
 from pathlib import Path
-from typing import Dict, List, Mapping, NamedTuple, Optional, Pattern, Union
+from typing import Dict, List, Mapping, NamedTuple, Optional, Pattern, Tuple, Union
 
 from gip.errors import ConfigError, ConfigInputError
 
@@ -68,19 +68,27 @@ _NOT_ASSIGNMENT = "not a KEY=value assignment"
 #   included), and after the value only a blank, a newline or the end may
 #   come, so a value is never cut short: ``A=#y`` is "#y", not a comment;
 # * a comment after the value needs a blank first, where bash starts a word.
-# Quoted text that spans lines is left to _Parser too: one match, one line.
+# Quoted text that spans lines is left to _Parser too: one match, one line, and
+# so is an unquoted '{', which bash brace-expands in an export's words.
 _FAST_LINE = re.compile(
     r"[ \t]*"
     r"(?:"
     r"(?:export[ \t]+)?"
     r"(?P<key>[A-Za-z_][A-Za-z0-9_]*)="
-    r"(?P<value>\"[^\"\\$`\n]*\"|'[^'\n]*'|[^ \t\n|&;<>()'\"\\$`~]*)"
+    r"(?P<value>\"[^\"\\$`\n]*\"|'[^'\n]*'|[^ \t\n|&;<>()'\"\\$`~{]*)"
     r"(?:[ \t]+(?:#[^\n]*)?)?"
     r"|(?:#[^\n]*)?"
     r")"
     r"(?:\n|\Z)"
 )
 _TILDE = "tilde expansion; quote it: '~'"
+# Variables bash sets itself or will not let a script set: an assignment to one is
+# ignored or fails in bash, so a value read from the file would not be bash's.
+_BASH_OWN = frozenset(
+    "_ BASHOPTS BASHPID BASH_ARGC BASH_ARGV BASH_ARGV0 BASH_COMMAND BASH_LINENO BASH_REMATCH BASH_SOURCE "
+    "BASH_SUBSHELL BASH_VERSINFO DIRSTACK EPOCHREALTIME EPOCHSECONDS EUID FUNCNAME GROUPS HISTCMD LINENO "
+    "OPTIND PIPESTATUS PPID RANDOM SECONDS SHELLOPTS SRANDOM UID".split()
+)
 _PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -115,12 +123,20 @@ def read_site_info(path: _PathLike) -> SiteInfo:
 
 def parse_site_info(text: str, path: str) -> SiteInfo:
     """Parses the text of site-info.def; ``path`` names it in errors."""
-    return _Parser(_normalized(text), path).parse()
+    return _Parser(_checked(_normalized(text), path), path).parse()
 
 
 def _parse_site_info_slowly(text: str, path: str) -> SiteInfo:
     """parse_site_info without the fast path: the reference the tests hold it to."""
-    return _Parser(_normalized(text), path).parse(fast=False)
+    return _Parser(_checked(_normalized(text), path), path).parse(fast=False)
+
+
+def _checked(text: str, path: str) -> str:
+    """The text, if bash would read each of its characters as gip does: bash drops NUL bytes."""
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise ConfigInputError(path, text.count("\n", 0, nul) + 1, "a NUL byte, which bash would drop")
+    return text
 
 
 def _normalized(text: str) -> str:
@@ -185,6 +201,10 @@ class _Parser:
                 pos = self.pos
                 continue
             key, value = found.group("key", "value")
+            if key in _BASH_OWN:
+                self.pos = pos
+                self._skip_to_statement()
+                self._statement()  # refuses it
             if key is not None:
                 if value[:1] in ('"', "'"):
                     value = value[1:-1]
@@ -210,21 +230,36 @@ class _Parser:
         exporting = self._keyword("export")
         if exporting and self._at_statement_end():
             raise self._error(self.pos, "unsupported shell syntax 'export' without a name")
+        # export's words are all expanded before it assigns any ('export A=1 B=$A' gives B
+        # A's earlier value); a line of plain assignments assigns each before it reads the next.
+        assigned: List[Tuple[str, str, int]] = []
         while not self._at_statement_end():
-            self._word(exporting)
+            found = self._word(exporting)
+            if found is not None and exporting:
+                assigned.append(found)
+            elif found is not None:
+                self._assign(*found)
             self._skip_blanks()
+        for found in assigned:
+            self._assign(*found)
 
-    def _word(self, exporting: bool) -> None:
+    def _assign(self, key: str, value: str, line: int) -> None:
+        self.values[key] = value
+        self.lines[key] = line
+
+    def _word(self, exporting: bool) -> Optional[Tuple[str, str, int]]:
+        """Reads one word: an assignment (returned as key, value, line) or, after export, a name."""
         start = self.pos
         assignment = _ASSIGNMENT.match(self.text, start)
         if assignment is not None:
+            key = assignment.group(1)
+            if key in _BASH_OWN:
+                raise self._error(start, f"{key} is a variable that bash sets itself; name it otherwise")
             self.pos = assignment.end()
-            self.values[assignment.group(1)] = self._value()
-            self.lines[assignment.group(1)] = self._line_at(start)
-        elif exporting and self._exported_name():
-            pass
-        else:
-            raise self._unsupported(start, self._raw_word(start), _NOT_ASSIGNMENT)
+            return key, self._value(exporting), self._line_at(start)
+        if exporting and self._exported_name():
+            return None
+        raise self._unsupported(start, self._raw_word(start), _NOT_ASSIGNMENT)
 
     def _exported_name(self) -> bool:
         """``export KEY`` marks KEY for child processes, which gip has none of."""
@@ -254,14 +289,14 @@ class _Parser:
 
     # Values
 
-    def _value(self) -> str:
+    def _value(self, exporting: bool = False) -> str:
         parts: List[str] = []
         start = self.pos
         while not self._is_word_end(self.pos):
-            parts.append(self._value_part(start))
+            parts.append(self._value_part(start, exporting))
         return "".join(parts)
 
-    def _value_part(self, value_start: int) -> str:
+    def _value_part(self, value_start: int, exporting: bool) -> str:
         char = self.text[self.pos]
         if char == "'":
             return self._single_quoted()
@@ -273,10 +308,14 @@ class _Parser:
             return self._dollar(quoted=False)
         if char == "`":
             raise self._unsupported(self.pos, "`")
-        return self._unquoted_run(value_start)
+        return self._unquoted_run(value_start, exporting)
 
-    def _unquoted_run(self, value_start: int) -> str:
+    def _unquoted_run(self, value_start: int, exporting: bool) -> str:
         run = self._take(_UNQUOTED_RUN)
+        brace = run.find("{")
+        if exporting and brace >= 0:
+            # export's words are brace-expanded ('export A=a{1,2}' sets a2): quote it.
+            raise self._unsupported(self.pos - len(run) + brace, "{", "a brace in an export's word; quote it: '{'")
         # bash expands an unquoted ~ that starts a value or follows a ':' (HOME, users'
         # folders): that would read the environment of whoever runs gip.
         start = self.pos - len(run)
@@ -345,8 +384,11 @@ class _Parser:
             return self._braced()
         name = _NAME.match(self.text, self.pos + 1)
         if name is not None:
-            if self.text.startswith("\\\n", name.end()) and _NAME_CHAR.match(self.text, name.end() + 2):
-                # The same: '$A\<newline>B' is $AB to bash.
+            after = name.end()
+            while self.text.startswith("\\\n", after):
+                after += 2
+            if after > name.end() and _NAME_CHAR.match(self.text, after):
+                # The same: '$A\<newline>B' (with any number of them) is $AB to bash.
                 shown = self.text[self.pos:name.end()] + "\\"
                 raise self._unsupported(self.pos, shown, "a name continued on the next line")
             return self._expand(name.group(), self.pos, name.end())

@@ -111,6 +111,13 @@ def refusal(text: str) -> ConfigInputError:
         ("\ufeffA=1", {"A": "1"}),
         # a value that is one YAIM list stays one string
         ('VOS="atlas cms  lhcb"', {"VOS": "atlas cms  lhcb"}),
+        # export expands all its words before it assigns; plain assignments go one by one
+        ("A=old\nexport A=new B=$A", {"A": "new", "B": "old"}),
+        ("A=old\nA=new B=$A", {"A": "new", "B": "new"}),
+        # braces: literal in an assignment, quoted in an export
+        ("A=a{1,2}", {"A": "a{1,2}"}),
+        ("export A='a{1,2}' B=\"{x}\"", {"A": "a{1,2}", "B": "{x}"}),
+        ("A=1\nexport B=${A}", {"A": "1", "B": "1"}),
     ],
 )
 def test_accepted_syntax(text, expected):
@@ -191,6 +198,19 @@ def test_accepted_syntax(text, expected):
         ("A=1 B=$C C=2", 1, "$C: C is not set earlier in this file"),
         ("B=$A\nA=1", 1, "$A: A is not set earlier in this file"),
         ("A=1\nB=$A_x", 2, "$A_x: A_x is not set earlier in this file"),
+        ("export A=new B=$A", 1, "$A: A is not set earlier in this file"),
+        # bash brace-expands an export's words: 'export A=a{1,2}' sets a2
+        ("export A=a{1,2}", 1, "unsupported shell syntax '{' (a brace in an export's word; quote it: '{')"),
+        ("A=1\nexport B=x C=$A{1..3}", 2, "unsupported shell syntax '{'"),
+        # '$A\<newline>\<newline>B' is $AB to bash, however many continuations
+        ("A=1\nAB=2\nC=$A\\\n\\\nB", 3, "unsupported shell syntax '$A\\\\' (a name continued on the next line)"),
+        ('A=1\nC="$A\\\n\\\n\\\nB"', 2, "unsupported shell syntax '$A\\\\'"),
+        # bash sets these itself, or refuses them: its value would not be the file's
+        ("UID=5\nQ=$UID", 1, "UID is a variable that bash sets itself; name it otherwise"),
+        ("A=1\n_=x", 2, "_ is a variable that bash sets itself"),
+        ("export RANDOM=4", 1, "RANDOM is a variable that bash sets itself"),
+        ("A=1 SECONDS=2", 1, "SECONDS is a variable that bash sets itself"),
+        ("A=1\nB=a\x00b", 2, "a NUL byte, which bash would drop"),
     ],
 )
 def test_refused_syntax(text, line, message):
@@ -409,7 +429,8 @@ fragment = st.one_of(
     plain,
     quoted_text.map(single_quoted),
     quoted_text.map(double_quoted),
-    st.sampled_from(["${A}", '"$A"', '"${A}x"', "\\ ", "\\;", "\\$A", "\\\n", "$", '"$"', '"a\\b"', "''", '""']),
+    st.sampled_from(["${A}", '"$A"', '"${A}x"', "\\ ", "\\;", "\\$A", "\\\n", "$", '"$"', '"a\\b"', "''", '""',
+                     "$B", "$A\\\n\\\nB", "a{1,2}"]),
 )
 
 
