@@ -261,7 +261,8 @@ def test_restore_before_a_time(info, environ):
 
 @pytest.mark.parametrize("argv, code", [
     (["restore"], 2), (["restore", "--steps", "1", "--before", "2024-01-01"], 2),
-    (["restore", "--before", "not a time"], 2), (["restore", "--steps", "9"], 1), (["restore", "--steps", "0"], 1),
+    (["restore", "--before", "not a time"], 2), (["restore", "--steps", "9"], 1), (["restore", "--steps", "0"], 2),
+    (["restore", "--steps", "-1"], 2), (["restore", "--steps", "x"], 2),
 ])
 def test_restore_refuses(info, environ, argv, code):
     run(info, environ, "add", A)

@@ -269,7 +269,7 @@ def _restore_options(commands: Any) -> None:
     restore = commands.add_parser("restore", help="put the file back as it was")
     when = restore.add_mutually_exclusive_group(required=True)
     when.add_argument("--before", metavar="TIME", help="ISO 8601; without a zone, UTC")
-    when.add_argument("--steps", type=int, metavar="N", help="undo the last N changes")
+    when.add_argument("--steps", type=_steps, metavar="N", help="undo the last N changes")
 
 
 def _export_options(commands: Any) -> None:
@@ -328,6 +328,16 @@ def _split_validate(argv: List[str]) -> Tuple[List[str], Optional[List[str]]]:
     if not command:
         raise UsageError("--validate needs a command: add TAG... --validate -- CMD ARGS...")
     return argv[:at], command
+
+
+def _steps(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
+    return value
 
 
 def _seconds(text: str) -> float:
