@@ -25,13 +25,18 @@ _SUBCLUSTER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _BAD_CHAR = re.compile(r"[^A-Za-z0-9._-]")
 _OTHER_VO = re.compile(r"VO-([a-z0-9][a-z0-9._-]*?)-")
 _MAX_NAME = 255
+# The longest name gip keeps beside a tag file, '.<vo>.ldif.tmp-' and 16 hex digits, must fit
+# in a file name (255 bytes); real VO names are a few tens of characters.
+_MAX_VO_NAME = 200
 
 
 def vo_name_problem(vo: str) -> Optional[str]:
     """Why ``vo`` is not a usable VO name (lower case, may hold dots), or None."""
     if not vo:
         return "a VO name is empty"
-    if len(vo) > _MAX_NAME or not _VO_NAME.fullmatch(vo) or vo in (".", ".."):
+    if len(vo) > _MAX_VO_NAME:
+        return f"a VO name is at most {_MAX_VO_NAME} characters"
+    if not _VO_NAME.fullmatch(vo) or vo in (".", ".."):
         return "a VO name is lower-case ASCII letters, digits and ._- and starts with a letter or digit"
     return None
 

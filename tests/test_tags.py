@@ -69,14 +69,23 @@ def test_a_valid_tag_is_always_safe_ldif(tag):
         assert TagRule("atlas").problem(tag)
 
 
-@pytest.mark.parametrize("vo", ["atlas", "t2k.org", "snoplus.snolab.ca", "vo-1", "0vo"])
+@pytest.mark.parametrize("vo", ["atlas", "t2k.org", "snoplus.snolab.ca", "vo-1", "0vo", "v" * 200])
 def test_valid_vo_names(vo):
     assert vo_name_problem(vo) is None
 
 
-@pytest.mark.parametrize("vo", ["", "..", ".", "../etc", "a/b", "Atlas", "-atlas", ".atlas", "at las", "x" * 256])
+@pytest.mark.parametrize("vo", ["", "..", ".", "../etc", "a/b", "Atlas", "-atlas", ".atlas", "at las", "x" * 201])
 def test_invalid_vo_names(vo):
     assert vo_name_problem(vo)
+
+
+def test_a_vo_name_leaves_room_for_every_file_kept_beside_its_tag_file(tmp_path):
+    from gip.store import locate
+
+    paths = locate(tmp_path, "v" * 200)
+    longest = max(len(name) for name in (paths.lock.name, paths.history.name, paths.temp_prefix + "0" * 16,
+                                         paths.migrated.name + ".99"))
+    assert longest <= 255
 
 
 @pytest.mark.parametrize("sc", ["ce01.example.org", "SC_x86-64", "0"])
