@@ -16,7 +16,6 @@ from gip import __version__, log
 from gip.errors import EXIT_FAILED, GipError, UsageError, exit_code_table
 
 
-
 class HelpFormatter(argparse.HelpFormatter):
     """argparse's formatter, given the width as shutil.get_terminal_size() finds it.
 
