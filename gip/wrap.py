@@ -161,13 +161,15 @@ class _Pipes:
             self._selector.register(descriptor, selectors.EVENT_READ)
         self.left_open = False
         self._exited_at: Optional[float] = None
+        self._last_read = 0.0
 
     def collect(self, deadline: float) -> bool:
         """Reads until both pipes end and the plugin has exited (True) or the deadline (False).
 
         Where the plugin has exited but a process it left behind keeps a pipe
-        open, the pipes are given _SETTLE_AFTER_EXIT seconds, then ``left_open``
-        is set and what was read is the output (True).
+        open, reading goes on until the pipes have been silent for
+        _SETTLE_AFTER_EXIT seconds; then ``left_open`` is set and what was read
+        is the output (True).
         """
         pause = 0.0005  # a plugin mostly exits right after closing its output: look again soon, then less often
         while True:
@@ -182,7 +184,7 @@ class _Pipes:
                 if self._exited_at is None and _has_exited(self.pid):
                     self._exited_at = now
                 if self._exited_at is not None:
-                    settled = self._exited_at + _SETTLE_AFTER_EXIT - now
+                    settled = max(self._exited_at, self._last_read) + _SETTLE_AFTER_EXIT - now
                     if settled <= 0:
                         self.left_open = True
                         return True
@@ -203,6 +205,8 @@ class _Pipes:
         if not chunk:
             self._selector.unregister(descriptor)
             return
+        if self._exited_at is not None:
+            self._last_read = time.monotonic()
         buffer = self._streams[descriptor]
         buffer += chunk
         if buffer is self.stderr and len(buffer) > 2 * _STDERR_KEEP:

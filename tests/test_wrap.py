@@ -545,6 +545,19 @@ def test_run_plugin_takes_the_output_of_a_plugin_that_exited_leaving_it_open(tmp
     assert "kept its output open" in _run_notes(run)[0].text
 
 
+def test_run_plugin_reads_on_while_what_the_plugin_left_behind_still_writes(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    try:
+        run = run_plugin(sh("leave-writing.sh", str(pid_file)), timeout=20)
+    finally:
+        deadline = time.monotonic() + 5
+        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert run.ok and run.left_open
+    assert run.output is not None and run.output.endswith("GlueCEStateFreeCPUs: 1\nGlueCEStateStatus: Production\n")
+
+
 def gone_soon(pids: Sequence[int], within: float = 2.0) -> bool:
     deadline = time.monotonic() + within
     while any(pid_alive(pid) for pid in pids):
