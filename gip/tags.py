@@ -126,6 +126,9 @@ class TagRule:
         return f"holds {char!r}: only ASCII letters, digits and ._- are allowed"
 
     def _prefix_problem(self, tag: str) -> str:
+        start = tag[:len(self.prefix)]
+        if start.lower() == self.prefix.lower():
+            return f"starts with {start!r}, not {self.prefix!r}: the case differs"
         other = _OTHER_VO.match(tag)
         if other and other.group(1) != self.vo:
             return f"names VO {other.group(1)!r}, not {self.vo!r}"

@@ -201,7 +201,7 @@ def test_usage_errors_exit_2_and_nothing_runs(capsys, argv, message):
         (["-add", "-tag", "VO-tagname-!!"], "names VO 'tagname', not 'atlas'"),
         (["-add", "-tag", "VO-atlas-!!"], "'VO-atlas-' must be followed by a letter or digit"),
         (["-add", "-tag", "VO-cms-CMSSW_3_8_4"], "names VO 'cms', not 'atlas'"),
-        (["-add", "-tag", "vo-atlas-lower"], "does not start with 'VO-atlas-'"),
+        (["-add", "-tag", "vo-atlas-lower"], "starts with 'vo-atlas-', not 'VO-atlas-': the case differs"),
         (["-add", "-tag", "VO-atlas-" + "x" * 247], "longer than 255"),
         (["-remove", "-tag", "VO-atlas-a b"], "holds ' '"),
         (["-replace", "-tag", "VO-atlas-a", "VO-atlas-$(id)"], "must be followed by a letter or digit"),

@@ -38,8 +38,9 @@ def test_valid_tags(vo, tag):
     "vo, tag, reason",
     [
         ("atlas", "VO-cms-CMSSW_3_8_4", "names VO 'cms', not 'atlas'"),
-        ("atlas", "vo-atlas-x", "does not start with 'VO-atlas-'"),
-        ("atlas", "VO-ATLAS-x", "does not start with 'VO-atlas-'"),
+        ("atlas", "vo-atlas-x", "starts with 'vo-atlas-', not 'VO-atlas-': the case differs"),
+        ("atlas", "VO-ATLAS-x", "starts with 'VO-ATLAS-', not 'VO-atlas-': the case differs"),
+        ("a-b-c", "VO-a-b-C-5", "starts with 'VO-a-b-C-', not 'VO-a-b-c-': the case differs"),
         ("atlas", "atlas-production", "does not start with 'VO-atlas-'"),
         ("atlas", "VO-atlas-", "nothing follows 'VO-atlas-'"),
         ("atlas", "VO-atlas-.hidden", "'VO-atlas-' must be followed by a letter or digit"),
