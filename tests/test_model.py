@@ -87,6 +87,9 @@ def reasons(site) -> List[str]:
         pytest.param([], [tags("a", "VO-a-b-1"), tags("a-b", "VO-a-b-1", "sc1")],
                      ["VO-a-b-1"], id="nested-VOs-own-same-spelling"),
         pytest.param([], [], [], id="nothing"),
+        # bdii-update strips static values: the stripped value is the one held
+        pytest.param(["VO-atlas-X\t", "GLITE-3_2_0 "], [tags("atlas", "VO-atlas-x VO-atlas-w")],
+                     ["VO-atlas-X", "GLITE-3_2_0", "VO-atlas-w"], id="static-values-stripped"),
     ],
 )
 def test_tag_order_and_dedupe(held, inputs, expected):
@@ -223,6 +226,13 @@ def test_state_policy(settings, static_state, expected):
     assert [c.new_state for c in site.ces] == [expected]
     assert site.ces[0].published_state == (expected or static_state)
     assert site.ces[0].has_state == (static_state is not None)
+
+
+@pytest.mark.parametrize("padded", ["Production ", "Production\t", " Production"])
+def test_a_static_state_is_read_as_bdii_update_reads_it_without_whitespace_around(padded):
+    site = build_site(config(CE_STATE="PilotSCAS"), entries(ce("q1 ", padded)), [])
+    assert [(c.unique_id, c.queue, c.state, c.new_state) for c in site.ces] == [
+        ("ce:8443/cream-pbs-q1", "q1", "Production", "PilotSCAS")]
 
 
 def test_the_queue_is_the_end_of_the_unique_id_without_glue_ce_name():

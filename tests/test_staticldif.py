@@ -46,6 +46,19 @@ def test_rfc_2849_features(data, entries):
     assert parsed(data) == (entries, [])
 
 
+@pytest.mark.parametrize("parser", [False, True], ids=["plain-reading", "parser"])
+def test_values_come_without_whitespace_around_them_as_bdii_update_reads_them(parser):
+    from gip.staticldif import parse_plain_ldif
+
+    data = b"dn: o=a\nobjectClass: GlueCE \nx:\tv\t\ny:  w  \n"
+    data += b"z:: " + b64(" b64 ") + b"\n" if parser else b""
+    assert (parse_plain_ldif(data, "f.ldif") is None) == parser
+    entry = parse_static_ldif(data, "f.ldif").entries[0]
+    expected = [("objectClass", ["GlueCE"]), ("x", ["v"]), ("y", ["w"])] + ([("z", ["b64"])] if parser else [])
+    assert list(entry.items()) == expected
+    assert (entry.first("x"), entry.values("y"), entry.has_class("GlueCE")) == ("v", ["w"], True)
+
+
 def test_entry_lookup_ignores_case_and_keeps_the_first_spelling():
     entry = parse_static_ldif(b"dn: o=a\nobjectClass: GlueClusterTop\nobjectclass: GlueSubCluster\n", "f").entries[0]
     assert entry.values("OBJECTCLASS") == ["GlueClusterTop", "GlueSubCluster"]
@@ -162,7 +175,8 @@ def test_round_trip_through_python_ldap_writer(records):
             unique.setdefault(name.lower(), (name, values))
         dn = f"cn=e{number},o=grid"
         writer.unparse(dn, {name: [v.encode("utf-8") for v in values] for name, values in unique.values()})
-        expected.append((dn, dict(unique.values())))
+        # Values come back as bdii-update reads them: without whitespace around them.
+        expected.append((dn, {name: [v.strip() for v in values] for name, values in unique.values()}))
     result = parse_static_ldif(out.getvalue().encode("utf-8"), "w.ldif")
     assert result.problems == []
     # The writer orders attributes its own way: compare them as a mapping.
