@@ -317,9 +317,11 @@ class _Parser:
             # export's words are brace-expanded ('export A=a{1,2}' sets a2): quote it.
             raise self._unsupported(self.pos - len(run) + brace, "{", "a brace in an export's word; quote it: '{'")
         # bash expands an unquoted ~ that starts a value or follows a ':' (HOME, users'
-        # folders): that would read the environment of whoever runs gip.
+        # folders): that would read the environment of whoever runs gip. It does so once
+        # backslash-newlines are gone, and a ':' in quotes before it counts too, to be safe.
         start = self.pos - len(run)
-        if start == value_start and run.startswith("~"):
+        before = self.text[value_start:start].replace("\\\n", "")
+        if run.startswith("~") and (not before or before.endswith(":")):
             raise self._unsupported(start, "~", _TILDE)
         colon = run.find(":~")
         if colon >= 0:

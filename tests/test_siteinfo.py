@@ -211,6 +211,10 @@ def test_accepted_syntax(text, expected):
         ("export RANDOM=4", 1, "RANDOM is a variable that bash sets itself"),
         ("A=1 SECONDS=2", 1, "SECONDS is a variable that bash sets itself"),
         ("A=1\nB=a\x00b", 2, "a NUL byte, which bash would drop"),
+        # bash drops backslash-newlines first: the ~ then starts the value, or follows a ':'
+        ("VO_SW_DIR=\\\n~/sw", 2, "unsupported shell syntax '~' (tilde expansion; quote it: '~')"),
+        ("A=x:\\\n\\\n~", 3, "unsupported shell syntax '~'"),
+        ("export A=\\\n~root", 2, "unsupported shell syntax '~'"),
     ],
 )
 def test_refused_syntax(text, line, message):
@@ -430,7 +434,7 @@ fragment = st.one_of(
     quoted_text.map(single_quoted),
     quoted_text.map(double_quoted),
     st.sampled_from(["${A}", '"$A"', '"${A}x"', "\\ ", "\\;", "\\$A", "\\\n", "$", '"$"', '"a\\b"', "''", '""',
-                     "$B", "$A\\\n\\\nB", "a{1,2}"]),
+                     "$B", "$A\\\n\\\nB", "a{1,2}", "~", ":", "\\\n~"]),
 )
 
 
