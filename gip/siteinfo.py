@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, NamedTuple, Optional, Pattern, Tuple, Union
 
 from gip.errors import ConfigError, ConfigInputError
+from gip.files import read_regular_file
 
 DEFAULT_SITE_INFO = "/etc/gip/site-info.def"
 SITE_INFO_VARIABLE = "GIP_SITE_INFO"
@@ -115,7 +116,7 @@ def read_site_info(path: _PathLike) -> SiteInfo:
     """Reads and parses site-info.def; an unreadable file is a ConfigError naming it."""
     name = os.fspath(path)
     try:
-        data = Path(path).read_bytes()
+        data = read_regular_file(path)
     except OSError as error:
         raise ConfigError(f"{name}: cannot read site-info.def: {error.strerror or error}") from error
     return parse_site_info(_decode(data, name), name)

@@ -30,6 +30,7 @@ import re
 from operator import itemgetter
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
+from gip.files import read_regular_file
 from gip.report import Problem
 
 _Pair = Tuple[str, Optional[bytes], int]
@@ -242,8 +243,7 @@ def read_static_ldif(paths: Iterable[str]) -> StaticLdif:
     result = StaticLdif()
     for path in paths:
         try:
-            with open(path, "rb") as stream:
-                data = stream.read()
+            data = read_regular_file(path)
         except OSError as error:
             reason = f"cannot read: {error.strerror or error}; the entries it holds are not published"
             result.problems.append(Problem(path, None, reason))

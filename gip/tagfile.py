@@ -27,6 +27,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
+from gip.files import read_regular_file
 from gip.report import Problem
 from gip.tags import TagRule
 
@@ -83,8 +84,7 @@ def parse_tags(data: bytes, vo: str, path: str) -> TagFile:
 
 def read_tag_file(path: Path, vo: str) -> TagFile:
     """Reads a tag file; OSError (missing, unreadable) is the caller's to report."""
-    with open(path, "rb") as stream:
-        data = stream.read()
+    data = read_regular_file(path)
     return parse_tags(data, vo, str(path))
 
 

@@ -336,6 +336,14 @@ def test_a_folder_is_a_config_error(tmp_path):
     assert str(caught.value) == f"{tmp_path}: cannot read site-info.def: Is a directory"
 
 
+def test_a_fifo_is_a_config_error_not_a_wait_for_ever(tmp_path):
+    fifo = tmp_path / "site-info.def"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError) as caught:
+        read_site_info(fifo)
+    assert str(caught.value) == f"{fifo}: cannot read site-info.def: not a regular file (a FIFO, a socket or a device)"
+
+
 def test_a_file_in_the_path_is_a_config_error(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(ConfigError, match="cannot read site-info.def: Not a directory"):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import os
 import string
 from pathlib import Path
 
@@ -132,6 +133,18 @@ def test_url_values_are_never_fetched(tmp_path):
     entries, problems = parsed(f"dn: o=a\nx:< file://{secret}\ny: 1\n".encode())
     assert entries == [("o=a", [("y", ["1"])])]
     assert problems == ["f.ldif:2: x: a URL value, which gip does not fetch; the value is left out"]
+
+
+def test_a_fifo_costs_its_entries_only_and_is_never_waited_for(tmp_path):
+    fifo = tmp_path / "static.ldif"
+    os.mkfifo(fifo)
+    good = tmp_path / "good.ldif"
+    good.write_bytes(b"dn: o=a\nx: 1\n")
+    result = read_static_ldif([str(fifo), str(good)])
+    assert [e.dn for e in result.entries] == ["o=a"]
+    assert [str(p) for p in result.problems] == [
+        f"{fifo}: cannot read: not a regular file (a FIFO, a socket or a device); the entries it holds are not published"
+    ]
 
 
 def test_an_unreadable_file_costs_its_entries_only(tmp_path):
