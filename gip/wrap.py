@@ -518,6 +518,7 @@ class _Entry:
         self.modify = False
         self.values: List[Tuple[_Line, Optional[str]]] = []
         self.operations: Set[str] = set()
+        self.operation_lines: List[Tuple[_Line, str]] = []
         self.last_content: Optional[_Line] = None
         self.closed = True
         self.stuck = False
@@ -534,6 +535,7 @@ def _apply_one(lines: Sequence[_Line], span: _Span, override: Override, edits: _
         edits.notes.append(Note(log.WARNING, f"{override.dn}: {problem}"))
     elif entry.values:
         _replace_values(entry, override, edits)
+        _fit_operations(entry, override, edits)
     else:
         _insert_value(lines[span.start], entry, override, edits)
 
@@ -571,6 +573,7 @@ def _read_line(entry: _Entry, line: _Line, content: str, attribute: str) -> None
         entry.modify = True
     elif lowered in _OPERATIONS and value.strip().lower() == attribute:
         entry.operations.add(lowered)
+        entry.operation_lines.append((line, lowered))
     elif lowered == attribute:
         entry.values.append((line, _current_value(value)))
 
@@ -622,6 +625,20 @@ def _replace_values(entry: _Entry, override: Override, edits: _Edits) -> None:
         edits.replace(line, text[:-1] + line.ending)
         if current != override.value:
             edits.changes.append(Change(override.dn, override.attribute, current, override.value))
+
+
+def _fit_operations(entry: _Entry, override: Override, edits: _Edits) -> None:
+    """Makes the plugin's add: or replace: of the state the one that sets it, as modify_entry applies them,
+    whether gip's state or the plugin's is published: the state's operation is the state's.
+
+    bdii-update's replace changes only an attribute the static entry has, and
+    its add keeps the static value beside the new one: two states.
+    """
+    wanted = "add" if override.static_value is None else "replace"
+    for line, operation in entry.operation_lines:
+        if operation != wanted and operation in ("add", "replace"):
+            name = line.content.split(":", 1)[1].strip()
+            edits.replace(line, f"{wanted}: {name}{line.ending}")
 
 
 def _insert_value(dn_line: _Line, entry: _Entry, override: Override, edits: _Edits) -> None:

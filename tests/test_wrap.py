@@ -219,6 +219,13 @@ MODIFY = f"dn: {LONG}\nchangetype: modify\nreplace: GlueCEStateFreeCPUs\nGlueCES
                      id="modify-no-operations"),
         pytest.param(MODIFY + "replace: GlueCEStateStatus\nGlueCEStateStatus: Production\n-\n", pilot(),
                      MODIFY + "replace: GlueCEStateStatus\nGlueCEStateStatus: PilotSCAS\n-\n", id="modify-replaced"),
+        # bdii-update's add keeps the static state beside the new one, its replace sets only one the
+        # static entry has: the operation that sets the state is made to fit.
+        pytest.param(MODIFY + "add: GlueCEStateStatus\nGlueCEStateStatus: Production\n-\n", pilot(),
+                     MODIFY + "replace: GlueCEStateStatus\nGlueCEStateStatus: PilotSCAS\n-\n", id="modify-add-made-replace"),
+        pytest.param(MODIFY + "replace: GlueCEStateStatus\r\nGlueCEStateStatus: Production\n-\n", pilot(static=None),
+                     MODIFY + "add: GlueCEStateStatus\r\nGlueCEStateStatus: PilotSCAS\n-\n",
+                     id="modify-replace-made-add-when-static-lacks-it"),
         pytest.param(MODIFY + "replace: GlueCEStateStatus\nGlueCEStateStatus: Draining\n-\n", pilot(),
                      MODIFY + "replace: GlueCEStateStatus\nGlueCEStateStatus: Draining\n-\n",
                      id="modify-Draining-kept"),
@@ -414,6 +421,27 @@ def test_state_lands_as_the_policy_says(site: Tuple[str, str, List[Override]]) -
         assert state_of(after, override.dn) == expected
     untouched = {dn_key(dn) for dn in _POOL} - {dn_key(o.dn) for o in overrides}
     assert {k: after[k] for k in untouched} == {k: before[k] for k in untouched}
+
+
+@pytest.mark.parametrize(
+    "static_state, operation, printed, expected",
+    [
+        ("Production", "add", "Production", ["PilotSCAS"]),
+        ("Production", "add", "Closed", ["Closed"]),
+        (None, "replace", "Production", ["PilotSCAS"]),
+        (None, "replace", "Closed", ["Closed"]),
+    ],
+)
+def test_a_state_operation_that_does_not_fit_the_static_entry_is_made_to(
+    static_state: Optional[str], operation: str, printed: str, expected: List[str]
+) -> None:
+    # bdii-update's add keeps the static state beside the plugin's (two values of a single-valued
+    # attribute); its replace ignores an attribute the static entry lacks (no state at all).
+    static = f"dn: {LONG}\nGlueCEStateFreeCPUs: 0\n" + (f"GlueCEStateStatus: {static_state}\n" if static_state else "")
+    output = f"dn: {LONG}\nchangetype: modify\n{operation}: GlueCEStateStatus\nGlueCEStateStatus: {printed}\n-\n"
+    applied = apply_overrides(output, [pilot(static=static_state)])
+    assert state_of(bdii_merge(static, applied.text), LONG) == expected
+    assert applied.notes == ()
 
 
 def test_notes_only_where_old_style_cannot_add() -> None:
