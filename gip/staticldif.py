@@ -132,6 +132,21 @@ class StaticEntry:
             return False
         return None  # the value lines need reading
 
+    def inner_dn_line(self) -> Optional[int]:
+        """The first line of the entry's attributes that holds ``dn:`` (in its name, as in ``ownerdn:``,
+        or in its value): bdii-update starts another entry there, and the BDII does not see the
+        entry's lines from there on. None where no line does."""
+        source = self._text
+        if source is not None:
+            body = source.text[self._start:self._end]
+            found = body.find("dn:")
+            # The reading splits entries at every line that starts with 'dn:': this one is inside a line.
+            return None if found < 0 else self.line + 1 + body.count("\n", 0, found)
+        for index, (name, value) in enumerate(self._pairs):
+            if name.endswith("dn") or "dn:" in value:
+                return self.line + 1 + index if self._lines is None else self._lines[index]
+        return None
+
     def plain_source(self) -> Optional[Tuple[str, str, int, int]]:
         """For an entry of a plain file: the file's text, lower-cased text, and where the entry's
         attribute lines are in it (they follow a newline and end before one, or at the end); else None."""

@@ -12,6 +12,7 @@ import pytest
 from gip.cli import provider
 from gip.cli.provider import DEFAULT_STATIC_LDIF, main, static_ldif_paths
 from gip.errors import EXIT_CODES
+from gip.report import shown
 from tests.support.ldifmap import ldif_map, modify_map
 
 ETC = Path(__file__).resolve().parent.parent / "etc"
@@ -245,6 +246,20 @@ def test_merged_leaves_out_static_lines_that_bdii_update_would_read_as_entries(s
         "start of an entry; the value is not published: 'ownerdn'",
         f"WARNING: {static}:12: attribute named 'dn' inside an entry: the BDII would take it for another entry "
         "or refuse it; the value is not published: 'DN'",
+    ]
+
+
+@pytest.mark.parametrize("line", ["ownerdn: cn=x", "GlueCEInfoContactString: see dn: here"])
+def test_plugin_sets_the_state_of_a_static_entry_as_bdii_update_cuts_it(site, capsys, line):
+    # bdii-update starts another entry at the 'dn:' inside the line: the CE it keeps has no state,
+    # so a replace would change nothing; gip adds the state, and says which line to fix.
+    (site / "static.ldif").write_text(STATIC.replace("GlueCEStateStatus: Production", f"{line}\nGlueCEStateStatus: Production"))
+    assert main(args(site, "plugin")) == 1
+    out, err = capsys.readouterr()
+    assert modify_map(out)[CE.lower()] == [("add", "gluecestatestatus", ["PilotSCAS"])]
+    assert STAMP.sub("", err).splitlines() == [
+        f"WARNING: {site / 'static.ldif'}:12: holds 'dn:' inside the line, where bdii-update starts another entry: "
+        f"the BDII does not see the entry's lines from here on; fix the line: {shown(CE)}"
     ]
 
 

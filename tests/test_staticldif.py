@@ -97,6 +97,13 @@ def test_a_dn_line_inside_an_entry_starts_another_as_bdii_update_reads_it(folded
     assert problems == [f"f.ldif:{4 if folded else 3}: {INNER_DN}"]
 
 
+@pytest.mark.parametrize("folded", [b"", b"\n  folded"], ids=["plain-reading", "parser"])
+def test_where_bdii_update_cuts_an_entry_at_a_dn_inside_a_line(folded):
+    data = b"dn: o=a\nx: 1" + folded + b"\nownerdn: cn=x\ny: see dn: here\n\ndn: o=b\nz: 3\n"
+    a, b = parse_static_ldif(data, "f.ldif").entries
+    assert (a.inner_dn_line(), b.inner_dn_line()) == (4 if folded else 3, None)
+
+
 def test_an_entry_that_a_dn_line_leaves_without_attributes_is_reported():
     entries, problems = parsed(b"dn: o=a\ndn: o=b\ny: 2\ndn: not a dn\nz: 3\n")
     assert entries == [("o=b", [("y", ["2"])])]
@@ -244,7 +251,7 @@ def lookups_of(entry):
     fresh = copy.copy(entry)
     found = [(fresh.values(name), fresh.first(name), fresh.has(name)) for name in asked]
     classes = ["GlueCE", "gluece", "GlueSubCluster", "GlueCETop", "top"]
-    return found + [copy.copy(entry).has_class(name) for name in classes]
+    return found + [copy.copy(entry).has_class(name) for name in classes] + [copy.copy(entry).inner_dn_line()]
 
 
 @settings(max_examples=300, deadline=None)
@@ -253,6 +260,7 @@ def lookups_of(entry):
 @example(b"dn: o=a\nobjectClasses: GlueCE\nx: objectClass: GlueCE\n")
 @example(b"dn: o=a\nversion: 1\nx: a<b c\ny: <z\n\ndn: o=b\nx: 1\n")
 @example(b"dn: o=a\nx: 1\ndn: o=b\ny: 2\ndn:o=c\nDN: o=d\n")
+@example(b"dn: o=a\nx: 1\nownerdn: cn=x\ny: a dn: b\n\ndn: o=b\nz: dn:\n")
 def test_the_plain_reading_gives_what_the_parser_gives(data):
     from gip.staticldif import parse_plain_ldif, parse_with_python_ldap
 
