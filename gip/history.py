@@ -393,13 +393,37 @@ def _record_time(record: Record) -> float:
 
 
 def _decode(line: bytes) -> Optional[Record]:
+    """The record a line holds, or None when it is not one that gip wrote (nor could have)."""
     try:
         record = json.loads(line)
     except ValueError:
         return None
-    if not isinstance(record, dict) or not isinstance(record.get("sha256"), str):
+    if not isinstance(record, dict) or not _well_formed(record):
         return None
     return record
+
+
+# The fields gip reads of a record, by the type it wrote them with; a record that has one of
+# another type was not written by gip (an edit by hand, a disk fault) and is not read as one.
+_TEXT_FIELDS = ("previous_sha256", "time", "account", "command", "previous_text", "migrated_from", "exported")
+_TAG_LIST_FIELDS = ("added", "removed", "previous_tags")
+
+
+def _well_formed(record: Record) -> bool:
+    if not isinstance(record.get("sha256"), str):
+        return False
+    if any(not isinstance(record.get(name, ""), str) for name in _TEXT_FIELDS):
+        return False
+    if any(not _is_text_list(record.get(name, [])) for name in _TAG_LIST_FIELDS):
+        return False
+    if not isinstance(record.get("changed", True), bool) or not isinstance(record.get("identity") or "", str):
+        return False
+    validation = record.get("validation", {})
+    return isinstance(validation, dict) and _is_text_list(validation.get("tags", []))
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def _last_line(fd: int) -> bytes:

@@ -112,6 +112,21 @@ def test_bad_lines_are_reported_and_skipped(tmp_path):
     assert [p.line for p in read.problems] == [1, 3, 4]
 
 
+@pytest.mark.parametrize("field, value", [
+    ("added", 5), ("removed", ["VO-atlas-a", 1]), ("previous_tags", "VO-atlas-a"), ("time", 12),
+    ("command", None), ("changed", "yes"), ("identity", ["x"]), ("validation", {"tags": 5}), ("validation", []),
+    ("previous_sha256", {}), ("previous_text", 1),
+])
+def test_a_record_gip_could_not_have_written_is_a_bad_line_not_a_crash(tmp_path, field, value):
+    path = tmp_path / "h"
+    good = record([], ["VO-atlas-a"])
+    path.write_bytes(json.dumps(good).encode() + b"\n" + json.dumps(dict(good, **{field: value})).encode() + b"\n")
+    read = read_history(path)
+    assert read.records == [good]
+    assert [(p.line, p.reason) for p in read.problems] == [(2, "not a history record; skipped")]
+    assert last_record(path) is None  # the last line is not a record
+
+
 def test_last_record_of_a_long_line(tmp_path):
     path = tmp_path / "h"
     big = record([], [f"VO-atlas-t{n:06d}" for n in range(20000)])
