@@ -228,6 +228,8 @@ def _read_if_there(path: Path, vo: str, legacy: bool) -> Optional[State]:
         with open(path, "rb") as stream:
             data = stream.read()
     except FileNotFoundError:
+        if os.path.islink(path):  # a link to nothing: not the same as no file
+            raise GipError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist") from None
         return None
     except PermissionError:
         raise GipError(denied_message(path, "read")) from None

@@ -69,6 +69,15 @@ def test_a_history_that_is_no_regular_file_is_refused_at_once(info, environ, pla
     assert tag_file(info).read_text() == f"{A}\n"
 
 
+@pytest.mark.parametrize("command", [("list",), ("history",), ("add", "VO-atlas-new")])
+def test_a_tag_file_that_links_to_nothing_is_not_an_empty_file(info, environ, command):
+    tag_file(info).symlink_to("/nonexistent/atlas.ldif")  # a shared file system not mounted
+    outcome = run(info, environ, *command)
+    assert outcome.exit_code == 1
+    assert str(tag_file(info)) in outcome.document["error"] and outcome.document["tags"] == []
+    assert tag_file(info).is_symlink() and not tag_file(info).exists()
+
+
 @pytest.mark.parametrize("folder", ["/dev/null", "/dev/null/deeper", "x" * 5000])
 def test_an_info_folder_that_cannot_be_one_is_a_message_not_a_traceback(tmp_path, environ, folder, capsys):
     assert main(["--info-dir", str(tmp_path / folder), "--vo", "atlas", "--json", "list"]) == 1
