@@ -256,6 +256,9 @@ def _import_folder(paths: store.TagPaths, folder: FolderEntry, who: Who, lock_ti
             written.append(target)
         _remove_unexported(paths, names)
         after = store.read_state(paths)
+        for problem in after.problems:
+            # Imported as exported, hand edits and all; the provider skips these, and says so too.
+            log.warning("%s (imported as the export holds it; the provider does not publish it)", problem)
         plan = store.plan_set(before.tags, after.tags)
         record = transaction.record_for("import", plan, after.sha256, {"exported": created})
         record["previous_tags"] = before.sorted_tags
@@ -329,7 +332,10 @@ def _file(item: Any, vo: str, source: str, where: str) -> FileEntry:
 
 def _content(item: Dict[str, Any], source: str, where: str) -> bytes:
     if isinstance(item.get("text"), str):
-        return str(item["text"]).encode("utf-8", "surrogateescape")
+        try:
+            return str(item["text"]).encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate that no byte stands for ("\ud800")
+            raise InputError(source, None, f"{where}: \"text\" is not text that a file can hold") from None
     if isinstance(item.get("base64"), str):
         try:
             return base64.b64decode(str(item["base64"]), validate=True)

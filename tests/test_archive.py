@@ -183,10 +183,25 @@ def spoiled(path: str, value) -> bytes:
     (spoiled("folders.0.files.0.name", ".atlas.ldif.lock"), "not a file gip keeps"),
     (spoiled("folders.0.files.0.text", KeyError), "no \"text\""),
     (spoiled("folders.0.files.0.text", 5), "no \"text\""),
+    (spoiled("folders.0.files.0.text", "VO-atlas-a\ud800\n"), "not text that a file can hold"),
 ])
 def test_load_refuses_a_bad_document(data, message):
     with pytest.raises(InputError, match=message):
         archive.load(data, "backup.json")
+
+
+def test_import_writes_the_file_as_exported_and_warns_of_what_the_provider_skips(tmp_path, environ, capsys):
+    document = good_document()
+    document["folders"][0]["files"][0]["text"] = f"# by hand\n{A}\nnot-a-tag\n"
+    source = tmp_path / "backup.json"
+    source.write_text(json.dumps(document))
+    info = tmp_path / "info"
+    info.mkdir()
+    outcome = invoke(["--info-dir", str(info), "import", str(source)], environ=environ)
+    assert outcome.exit_code == 0
+    assert (info / "atlas" / "atlas.ldif").read_text() == f"# by hand\n{A}\nnot-a-tag\n"
+    err = capsys.readouterr().err
+    assert "atlas.ldif:3: does not start with 'VO-atlas-'" in err and "the provider does not publish it" in err
 
 
 def test_load_masks_special_mode_bits():
