@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from gip import log
-from gip.errors import ConfigError, GipError, UsageError
+from gip.errors import EXIT_FAILED, ConfigError, GipError, UsageError
 
 
 REMOTE_PROGRAM = "gip-tags"
@@ -157,8 +157,10 @@ def parse_reply(host: str, returncode: int, stdout: bytes, stderr: bytes) -> Rep
     if document is None:
         raise GipError(_failure(host, returncode, messages))
     code = document.get("exit_code")
-    exit_code = code if isinstance(code, int) and not isinstance(code, bool) else returncode
-    return Reply(exit_code, document, messages)
+    # An exit code is 0 to 255; anything else in the document is not gip-tags's and counts as a failure.
+    if isinstance(code, int) and not isinstance(code, bool) and 0 <= code <= 255:
+        return Reply(code, document, messages)
+    return Reply(returncode or EXIT_FAILED, document, messages)
 
 
 def _document(stdout: bytes) -> Optional[Dict[str, Any]]:

@@ -218,6 +218,14 @@ def test_tags_the_provider_would_refuse_exit_1_before_anything_runs(capsys, word
 # lcg-ManageVOTag: what it prints
 
 
+def test_listed_values_that_are_no_tags_are_left_out(capsys):
+    from gip.remote import Reply
+
+    reply = Reply(0, {"tags": ["VO-atlas-a", "VO-atlas-b\nVO-atlas-c", "x,y", 5, "VO-atlas-d"]}, [])
+    assert legacy.listed_tags(reply) == ["VO-atlas-a", "VO-atlas-d"]
+    assert "the answer lists 3 values that are not tags; left out" in capsys.readouterr().err
+
+
 def test_list_prints_the_tags_comma_separated_on_one_line():
     code, out, _ = manage([*HOST, "-list"], FakeCE(tags=["VO-atlas-a", "VO-atlas-b", "VO-atlas-c"]))
     assert (code, out) == (EXIT_OK, "VO-atlas-a, VO-atlas-b, VO-atlas-c\n")

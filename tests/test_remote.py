@@ -314,6 +314,10 @@ def test_a_missing_ssh_program_is_a_configuration_error(tmp_path):
         (3, b'{"exit_code": 3, "error": "bad config"}', 3),
         (1, b'{"error": "no code in it"}', 1),
         (2, b'{"exit_code": true}', 2),
+        # not gip-tags's codes: a failure, never a success
+        (0, b'{"exit_code": 256}', 1),
+        (0, b'{"exit_code": -1}', 1),
+        (0, b'{"tags": []}', 1),
     ],
 )
 def test_the_remote_document_and_exit_code_come_back(returncode, stdout, expected_code):

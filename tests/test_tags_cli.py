@@ -86,6 +86,27 @@ def test_an_info_folder_that_cannot_be_one_is_a_message_not_a_traceback(tmp_path
     assert "not a usable tag folder" in document["error"] and "Traceback" not in err
 
 
+@pytest.mark.skipif(not SCRIPT.exists(), reason="gip-tags is not installed in this Python's environment")
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full, a stdout that is always full")
+def test_a_report_that_cannot_be_written_says_so_and_the_change_stands(info, environ):
+    base = [str(SCRIPT), "--info-dir", str(info), "--vo", "atlas"]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(base + ["--json", "add", A], stdout=full, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, **environ))
+    assert done.returncode == 0 and tag_file(info).read_text() == f"{A}\n"
+    assert done.stderr == "gip-tags: ERROR: cannot write to stdout: No space left on device; the change itself was made\n"
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="gip-tags is not installed in this Python's environment")
+def test_a_closed_stdout_or_stdin_is_no_traceback(info, environ):
+    base = [str(SCRIPT), "--info-dir", str(info), "--vo", "atlas"]
+    done = subprocess.run(base + ["add", A], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, env=dict(os.environ, **environ),
+                          preexec_fn=lambda: (os.close(0), os.close(1)))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert tag_file(info).read_text() == f"{A}\n"
+
+
 def test_list_of_a_missing_file_is_empty(info, environ):
     outcome = run(info, environ, "list")
     assert (outcome.exit_code, outcome.document["tags"], outcome.text) == (0, [], [])

@@ -48,6 +48,8 @@ LIST, ADD, REMOVE, REPLACE, CLEAN = "list", "add", "remove", "replace", "clean"
 YES_ANSWERS = ("y", "yes")
 
 _TAG_SEPARATORS = re.compile(r"[\s,]+")
+# What a listed tag may hold: anything else would change the meaning of the printed list.
+_TAG_TEXT = re.compile(r"[A-Za-z0-9._-]+")
 _REMOTE_HELP = (
     "A CE other than this machine (localhost, its host names, CE_HOST of\n"
     "site-info.def) is reached with 'ssh CE gip-tags ...' and uses its own\n"
@@ -169,8 +171,14 @@ def identity(document: Mapping[str, object]) -> str:
 
 
 def listed_tags(reply: Reply) -> List[str]:
+    """The tags of a reply; a value that is no tag (from a remote gip-tags that is not one) is left out, and said."""
     tags = reply.document.get("tags")
-    return [str(tag) for tag in tags] if isinstance(tags, list) else []
+    if not isinstance(tags, list):
+        return []
+    kept = [tag for tag in tags if isinstance(tag, str) and _TAG_TEXT.fullmatch(tag)]
+    if len(kept) != len(tags):
+        log.warning("the answer lists %d values that are not tags; left out", len(tags) - len(kept))
+    return kept
 
 
 def failure(reply: Reply) -> int:

@@ -84,6 +84,7 @@ def run(prog: str, body: Callable[[], int]) -> int:
     before the body has read -v/-q is still reported in the program's voice.
     """
     configure_logging(prog, 0)
+    _open_closed_streams()
     try:
         return body()
     except GipError as error:
@@ -93,8 +94,22 @@ def run(prog: str, body: Callable[[], int]) -> int:
     except BrokenPipeError:
         # A reader such as `head` went away: nothing more to say to it.
         return EXIT_FAILED
+    except OSError as error:
+        # Every expected failure is a GipError; this is the system refusing something else
+        # (stdout on a full disk, say): one line, as for the others.
+        log.error("%s%s", f"{error.filename}: " if error.filename else "", error.strerror or error)
+        log.debug("details", exc_info=True)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def _open_closed_streams() -> None:
+    """A program started with stdin, stdout or stderr closed reads nothing and writes to nowhere there,
+    rather than failing where it first uses it."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
 
 
 def verbosity(args: argparse.Namespace) -> int:

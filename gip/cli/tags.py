@@ -125,13 +125,19 @@ def _main(argv: List[str]) -> int:
         return done.code if isinstance(done.code, int) else EXIT_OK
     if outcome.document["error"]:
         log.error("%s", outcome.document["error"])
-    if _wants_json(argv):
-        import json
+    try:
+        if _wants_json(argv):
+            import json
 
-        sys.stdout.write(json.dumps(outcome.document) + "\n")
-    elif outcome.text:
-        sys.stdout.write("\n".join(outcome.text) + "\n")
-    sys.stdout.flush()
+            sys.stdout.write(json.dumps(outcome.document) + "\n")
+        elif outcome.text:
+            sys.stdout.write("\n".join(outcome.text) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        made = "; the change itself was made" if outcome.document.get("changed") else ""
+        log.error("cannot write to stdout: %s%s", error.strerror or error, made)
     return outcome.exit_code
 
 
