@@ -292,14 +292,21 @@ def build_site(
     tag_inputs: Sequence[TagInput],
     base: str = BASE_STATIC,
     glue: str = "1",
+    bdii_reads_static: bool = False,
 ) -> Site:
-    """Decides what is published; raises ConfigError only where templates lack a key."""
+    """Decides what is published; raises ConfigError only where templates lack a key.
+
+    ``bdii_reads_static``: the BDII loads the static files itself (gip's output
+    changes their entries), so each entry counts as bdii-update reads it.
+    """
     problems: List[Problem] = []
     if base == BASE_TEMPLATES:
         kept: List[StaticEntry] = []
         subclusters = [_template_subcluster(config, problems)]
         ces = _template_ces(config, problems)
     else:
+        if bdii_reads_static:
+            entries = as_bdii_reads_them(entries, problems)
         kept = unique_entries(entries, problems)
         subclusters = _static_subclusters(kept, problems)
         ces = _static_ces(kept, config, problems)
@@ -323,6 +330,22 @@ def in_glue2_tree(dn: str) -> bool:
 
 
 # Static entries
+
+
+CUT_REASON = ("holds 'dn:' inside the line, where bdii-update starts another entry: the BDII does not see the "
+              "entry's lines from here on, and neither does gip; fix the line")
+
+
+def as_bdii_reads_them(entries: Iterable[StaticEntry], problems: List[Problem]) -> List[StaticEntry]:
+    """The entries as bdii-update reads them: each cut at its first line holding 'dn:' inside it."""
+    seen = []
+    for entry in entries:
+        cut = entry.inner_dn_line()
+        if cut is not None:
+            problems.append(Problem(entry.path, cut, CUT_REASON, entry.dn))
+            entry = entry.as_bdii_reads_it()
+        seen.append(entry)
+    return seen
 
 
 def unique_entries(entries: Iterable[StaticEntry], problems: List[Problem]) -> List[StaticEntry]:

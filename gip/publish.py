@@ -244,13 +244,12 @@ class Publisher:
             for sc in site.subclusters:
                 added = sc.added if sc.entry is not None else None
                 if sc.entry is not None and added:
-                    self._report_inner_dn(sc.entry)
                     block = [self.dn(sc.entry.dn, sc.entry), "changetype: modify\n", f"add: {RUNTIME_ENVIRONMENT}\n",
                              self.lines(added, RUNTIME_ENVIRONMENT, sc.entry), "-\n\n"]
                     blocks.append((sc.entry.dn, "".join(block)))
             for ce in site.ces:
                 if ce.entry is not None and ce.new_state is not None:
-                    operation = "replace" if self._in_bdii_entry(ce.entry, CE_STATE) else "add"
+                    operation = "replace" if ce.has_state else "add"
                     block = [self.dn(ce.entry.dn, ce.entry), "changetype: modify\n", f"{operation}: {CE_STATE}\n",
                              self.line(ce.new_state, CE_STATE), "-\n\n"]
                     blocks.append((ce.entry.dn, "".join(block)))
@@ -258,35 +257,15 @@ class Publisher:
         for share in site.glue2.shares if site.glue2 is not None else ():
             if share.entry is None or not share.changed:
                 continue
-            self._report_inner_dn(share.entry)
             block = [self.dn(share.entry.dn, share.entry), "changetype: modify\n"]
             if share.new_state is not None:
-                operation = "replace" if self._in_bdii_entry(share.entry, SERVING_STATE) else "add"
+                operation = "replace" if share.has_state else "add"
                 block += [f"{operation}: {SERVING_STATE}\n", self.line(share.new_state, SERVING_STATE), "-\n"]
             if share.ce_state is not None:
                 operation, values = share.other_info_change()
                 block += [f"{operation}: {OTHER_INFO}\n", self.lines(values, OTHER_INFO, share.entry), "-\n"]
             blocks.append((share.entry.dn, "".join(block) + "\n"))
         return blocks
-
-    def _report_inner_dn(self, entry: StaticEntry) -> Optional[int]:
-        """Reports where bdii-update cuts a static entry that a plugin block changes; returns that line."""
-        line = entry.inner_dn_line()
-        if line is not None:
-            reason = ("holds 'dn:' inside the line, where bdii-update starts another entry: the BDII does not "
-                      "see the entry's lines from here on; fix the line")
-            problem = Problem(entry.path, line, reason, entry.dn)
-            if problem not in self.problems:
-                self.problems.append(problem)
-        return line
-
-    def _in_bdii_entry(self, entry: StaticEntry, attribute: str) -> bool:
-        """Whether the static entry, as bdii-update reads it, has ``attribute``: a replace of one
-        it lacks changes nothing, so gip adds it instead."""
-        cut = self._report_inner_dn(entry)
-        if not entry.has(attribute):
-            return False
-        return cut is None or (entry.line_of(attribute) or cut) < cut
 
     def _merged_static_text(self, site: Site, version: str) -> str:
         """The static entries of one GLUE version's tree with gip's values in place, in file order,

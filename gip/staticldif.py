@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import io
 import re
+from bisect import bisect_right
 from operator import itemgetter
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from gip.files import read_regular_file
 from gip.report import Problem
 
-_Pair = Tuple[str, Optional[bytes], int]
+# (attribute, value as the parser gives it, line, whether the value was base64)
+_Pair = Tuple[str, Optional[bytes], int, bool]
 # What only the parser reads right, besides CR characters: continuation and
 # comment lines, base64 (::) and URL (:<) values, found by two substring
 # searches (a regular expression anchored at every line start is ten times
@@ -66,7 +68,7 @@ class StaticEntry:
     """
 
     __slots__ = ("dn", "path", "line", "_pairs_read", "_lines", "_text", "_start", "_end", "_index", "_names",
-                 "_first", "_classes")
+                 "_first", "_classes", "_cut")
 
     def __init__(
         self, dn: str, path: str, line: int, pairs: Sequence[Tuple[str, str]] = (),
@@ -84,6 +86,8 @@ class StaticEntry:
         self._names: List[str] = []
         self._first: Optional[Dict[str, int]] = None
         self._classes: Optional[Set[str]] = None
+        # The line where bdii-update cuts the entry (see inner_dn_line), found by the parser's reading.
+        self._cut: Optional[int] = None
 
     @property
     def _pairs(self) -> List[Tuple[str, str]]:
@@ -133,19 +137,32 @@ class StaticEntry:
         return None  # the value lines need reading
 
     def inner_dn_line(self) -> Optional[int]:
-        """The first line of the entry's attributes that holds ``dn:`` (in its name, as in ``ownerdn:``,
-        or in its value): bdii-update starts another entry there, and the BDII does not see the
-        entry's lines from there on. None where no line does."""
+        """The first line of the entry, after its dn line, that holds ``dn:`` (in a name, as in
+        ``ownerdn:``, in a value, or in a comment): bdii-update starts another entry there, and the
+        BDII does not see the entry's lines from there on. None where no line does."""
+        source = self._text
+        if source is None:
+            return self._cut
+        found = source.text.find("dn:", self._start, self._end)
+        # The reading splits entries at every line that starts with 'dn:': this one is inside a line.
+        return None if found < 0 else self.line + 1 + source.text.count("\n", self._start, found)
+
+    def as_bdii_reads_it(self) -> "StaticEntry":
+        """The entry without the lines from inner_dn_line() on, or itself where there is no such line."""
+        cut = self.inner_dn_line()
+        if cut is None:
+            return self
         source = self._text
         if source is not None:
-            body = source.text[self._start:self._end]
-            found = body.find("dn:")
-            # The reading splits entries at every line that starts with 'dn:': this one is inside a line.
-            return None if found < 0 else self.line + 1 + body.count("\n", 0, found)
-        for index, (name, value) in enumerate(self._pairs):
-            if name.endswith("dn") or "dn:" in value:
-                return self.line + 1 + index if self._lines is None else self._lines[index]
-        return None
+            end = self._start - 1  # the line end before the first line kept out, found line by line
+            for _ in range(cut - self.line - 1):
+                end = source.text.find("\n", end + 1, self._end + 1)
+            return StaticEntry(self.dn, self.path, self.line, (), None, source, (self._start, max(end, self._start)))
+        kept = [(pair, line) for pair, line in zip(self._pairs, self._line_list()) if line < cut]
+        return StaticEntry(self.dn, self.path, self.line, [pair for pair, _ in kept], [line for _, line in kept])
+
+    def _line_list(self) -> List[int]:
+        return list(self._lines) if self._lines is not None else [self.line + 1 + i for i in range(len(self._pairs))]
 
     def plain_source(self) -> Optional[Tuple[str, str, int, int]]:
         """For an entry of a plain file: the file's text, lower-cased text, and where the entry's
@@ -271,6 +288,9 @@ def read_static_ldif(paths: Iterable[str]) -> StaticLdif:
 
 def parse_static_ldif(data: bytes, path: str) -> StaticLdif:
     """Parses the content of one static file; ``path`` names it in entries and problems."""
+    if b"\r" in data:
+        # bdii-update reads the file with Python's universal newlines: a lone CR ends a line too.
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     plain = parse_plain_ldif(data, path)
     return plain if plain is not None else parse_with_python_ldap(data, path)
 
@@ -384,7 +404,21 @@ def parse_with_python_ldap(data: bytes, path: str) -> StaticLdif:
     start = 0
     while start < len(lines):
         start = _parse_from(lines, start, path, result)
+    _mark_cuts(result.entries, lines)
     return result
+
+
+def _mark_cuts(entries: Sequence[StaticEntry], lines: Sequence[bytes]) -> None:
+    """Notes in each entry the first line after its dn line and before the next entry that holds
+    'dn:' anywhere but at its start, comments and folded lines included (see inner_dn_line)."""
+    cuts = [number for number, line in enumerate(lines, 1) if line.find(b"dn:") > 0]
+    if not cuts:
+        return
+    following = [entry.line for entry in entries[1:]] + [len(lines) + 1]
+    for entry, end in zip(entries, following):
+        at = bisect_right(cuts, entry.line)
+        if at < len(cuts) and cuts[at] < end:
+            entry._cut = cuts[at]
 
 
 def _lines(data: bytes) -> List[bytes]:
@@ -449,16 +483,19 @@ def _parser(stream: io.BytesIO, path: str, offset: int, result: StaticLdif) -> A
         def __init__(self) -> None:
             self.pairs: List[_Pair] = []
             self.current_line = offset + 1
+            self.unfolded = ""
             super().__init__(stream, process_url_schemes=[])
 
         def _unfold_lines(self) -> str:
             self.current_line = offset + self.line_counter
-            return str(super()._unfold_lines())
+            self.unfolded = str(super()._unfold_lines())
+            return self.unfolded
 
         def _next_key_and_value(self) -> Tuple[Optional[str], Optional[bytes]]:
             key, value = super()._next_key_and_value()
             if key is not None and key != "-":
-                self.pairs.append((key, value, self.current_line))
+                base64 = self.unfolded[len(key):len(key) + 2] == "::"
+                self.pairs.append((key, value, self.current_line, base64))
             return key, value
 
         def handle(self, dn: str, entry: object) -> None:
@@ -473,11 +510,11 @@ def _parser(stream: io.BytesIO, path: str, offset: int, result: StaticLdif) -> A
 def _entries_from_pairs(pairs: List[_Pair], path: str) -> Tuple[List[StaticEntry], List[Problem]]:
     """The entries of one record: the first ``dn`` pair starts one (earlier pairs, ``version:``, are
     not part of it), and so does every later ``dn`` pair, where bdii-update would start one too."""
-    starts = [i for i, (key, _, _) in enumerate(pairs) if key == "dn"]
+    starts = [i for i, (key, _, _, _) in enumerate(pairs) if key == "dn"]
     entries: List[StaticEntry] = []
     problems: List[Problem] = []
     for number, (start, end) in enumerate(zip(starts, starts[1:] + [len(pairs)])):
-        _, raw_dn, dn_line = pairs[start]
+        _, raw_dn, dn_line, _ = pairs[start]
         if number:
             problems.append(Problem(path, dn_line, _INNER_DN))
         dn, reason = _decoded(raw_dn)
@@ -504,12 +541,13 @@ def _is_dn(text: str) -> bool:
 def _entry(dn: str, pairs: Sequence[_Pair], line: int, path: str, problems: List[Problem]) -> StaticEntry:
     kept: List[Tuple[str, str]] = []
     lines: List[int] = []
-    for key, raw, at in pairs:
+    for key, raw, at, base64 in pairs:
         value, reason = _decoded(raw)
         if reason is not None:
             problems.append(Problem(path, at, f"{key}: {reason}; the value is left out"))
             continue
-        kept.append((key, value.strip()))
+        # bdii-update strips a value as written, then decodes base64: a decoded value keeps its spaces.
+        kept.append((key, value if base64 else value.strip()))
         lines.append(at)
     return StaticEntry(dn, path, line, kept, lines)
 

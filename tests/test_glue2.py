@@ -78,7 +78,7 @@ def example_options(glue: str = "both", base: str = "static", files: Sequence[st
 
 
 def render_example(mode: str, glue: str = "both", base: str = "static", **changes: object) -> str:
-    site, problems, config_error = build(example_options(glue, base, **changes), base)
+    site, problems, config_error = build(example_options(glue, base, **changes), base, mode == MODE_PLUGIN)
     assert config_error is None
     publisher = Publisher(template_dirs(None, problems))
     text = publisher.render_site(site, mode, glue)

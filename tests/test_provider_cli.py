@@ -249,18 +249,45 @@ def test_merged_leaves_out_static_lines_that_bdii_update_would_read_as_entries(s
     ]
 
 
-@pytest.mark.parametrize("line", ["ownerdn: cn=x", "GlueCEInfoContactString: see dn: here"])
-def test_plugin_sets_the_state_of_a_static_entry_as_bdii_update_cuts_it(site, capsys, line):
-    # bdii-update starts another entry at the 'dn:' inside the line: the CE it keeps has no state,
-    # so a replace would change nothing; gip adds the state, and says which line to fix.
-    (site / "static.ldif").write_text(STATIC.replace("GlueCEStateStatus: Production", f"{line}\nGlueCEStateStatus: Production"))
+CUT = ("holds 'dn:' inside the line, where bdii-update starts another entry: the BDII does not see the entry's "
+       "lines from here on, and neither does gip; fix the line")
+
+
+@pytest.mark.parametrize("line", ["ownerdn: cn=x", "GlueCEInfoContactString: see dn: here", "# the old dn: was x"])
+@pytest.mark.parametrize("state", ["Production", "Closed"])
+def test_plugin_sets_the_state_of_a_static_entry_as_bdii_update_cuts_it(site, capsys, line, state):
+    # bdii-update starts another entry at the 'dn:' inside the line: the CE it keeps has no state, whatever
+    # the file says after it, so a replace would change nothing; gip adds the state, and says which line to fix.
+    static = STATIC.replace("GlueCEStateStatus: Production", f"{line}\nGlueCEStateStatus: {state}")
+    (site / "static.ldif").write_text(static)
     assert main(args(site, "plugin")) == 1
     out, err = capsys.readouterr()
     assert modify_map(out)[CE.lower()] == [("add", "gluecestatestatus", ["PilotSCAS"])]
-    assert STAMP.sub("", err).splitlines() == [
-        f"WARNING: {site / 'static.ldif'}:12: holds 'dn:' inside the line, where bdii-update starts another entry: "
-        f"the BDII does not see the entry's lines from here on; fix the line: {shown(CE)}"
-    ]
+    assert STAMP.sub("", err).splitlines() == [f"WARNING: {site / 'static.ldif'}:12: {CUT}: {shown(CE)}"]
+
+
+def test_wrap_sets_the_state_of_a_static_entry_as_bdii_update_cuts_it(site, capsys):
+    (site / "static.ldif").write_text(STATIC.replace("GlueCEStateStatus", "ownerdn: x\nGlueCEStateStatus"))
+    plugin = batch_plugin(site, f"dn: {CE}\nchangetype: modify\nreplace: GlueCEStateStatus\n"
+                                f"GlueCEStateStatus: Production\n-\n")
+    assert main([*args(site, "wrap"), "--", *plugin]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"dn: {CE}\nchangetype: modify\nadd: GlueCEStateStatus\nGlueCEStateStatus: PilotSCAS\n-\n")
+
+
+def test_a_tag_the_cut_hides_from_the_bdii_is_added_again(site, capsys):
+    hidden = STATIC.replace("GlueSubClusterUniqueID: sc1\n", "GlueSubClusterUniqueID: sc1\nGlueSubClusterName: see dn: x\n")
+    (site / "static.ldif").write_text(hidden.replace("GLITE-3_2_0", "VO-atlas-a"))
+    assert main(args(site, "plugin")) == 1
+    added = modify_map(capsys.readouterr().out)[SC.lower()]
+    assert added == [("add", "gluehostapplicationsoftwareruntimeenvironment", ["VO-atlas-a", "VO-atlas-b", "VO-cms-x"])]
+
+
+def test_merged_prints_the_whole_entry_whatever_bdii_update_would_cut(site, capsys):
+    # In merged mode gip prints the entries: the line is left out (reported), the rest is kept.
+    (site / "static.ldif").write_text(STATIC.replace("GlueCEStateStatus", "ownerdn: x\nGlueCEStateStatus"))
+    assert main(args(site, "merged", "--bdii-ldif-dir", str(site / "elsewhere"))) == 1
+    assert ldif_map(capsys.readouterr().out)[CE.lower()]["gluecestatestatus"] == ["PilotSCAS"]
 
 
 # -- output --------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def example_options(**changes: object) -> Options:
 
 
 def render_example(mode: str, base: str = "static", templates: Optional[Path] = None) -> str:
-    site, problems, config_error = build(example_options(templates=templates), base)
+    site, problems, config_error = build(example_options(templates=templates), base, mode == MODE_PLUGIN)
     assert config_error is None
     publisher = Publisher(template_dirs(templates, problems))
     text = publisher.render_site(site, mode, "1")

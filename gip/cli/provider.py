@@ -263,13 +263,17 @@ def _read_tags(info_dir: Path, vos: Optional[Sequence[str]], problems: List[Prob
     return inputs
 
 
-def build(options: Options, base: str) -> Tuple[Site, List[Problem], Optional[str]]:
-    """Reads and decides: the Site, every Problem, and why site-info.def was unusable (or None)."""
+def build(options: Options, base: str, bdii_reads_static: bool) -> Tuple[Site, List[Problem], Optional[str]]:
+    """Reads and decides: the Site, every Problem, and why site-info.def was unusable (or None).
+
+    ``bdii_reads_static``: the static files are in the BDII's ldif/ folder and gip's
+    output changes their entries (plugin, wrap), so they count as bdii-update reads them.
+    """
     from gip.model import BASE_TEMPLATES, build_site
 
     templates = base == BASE_TEMPLATES
     inputs = read_inputs(options, static=not templates, config_required=templates)
-    site = build_site(inputs.config, inputs.entries, inputs.tag_inputs, base, options.glue)
+    site = build_site(inputs.config, inputs.entries, inputs.tag_inputs, base, options.glue, bdii_reads_static)
     return site, inputs.problems + site.problems, inputs.config_error
 
 
@@ -285,7 +289,7 @@ def plugin_command(args: argparse.Namespace, options: Options, stdout: IO[str]) 
     from gip.publish import MODE_PLUGIN, templates_for
 
     templates_for(MODE_PLUGIN, options.glue)
-    site, problems, config_error = build(options, "static")
+    site, problems, config_error = build(options, "static", bdii_reads_static=True)
     if site.glue2 is not None:
         log.warning("GLUE 2 ApplicationEnvironments are new entries, which a plugin cannot create: "
                     "gip-provider merged in the BDII's provider/ folder publishes them; this plugin sets "
@@ -299,7 +303,7 @@ def merged_command(args: argparse.Namespace, options: Options, stdout: IO[str]) 
 
     mode = MODE_MERGED_TEMPLATES if options.base == "templates" else MODE_MERGED_STATIC
     templates_for(mode, options.glue)
-    site, problems, config_error = build(options, options.base)
+    site, problems, config_error = build(options, options.base, bdii_reads_static=False)
     problems.extend(application_problems(site))
     if options.base == "static":
         problems.extend(static_in_bdii_ldif_dir(options))
@@ -313,16 +317,18 @@ def wrap_command(args: argparse.Namespace, options: Options, stdout: IO[str]) ->
         command = command[1:]
     if not command:
         raise UsageError("wrap needs the batch system's plugin: gip-provider wrap [options] -- CMD ARGS...")
-    site, problems, config_error = build(options, "static")
+    site, problems, config_error = build(options, "static", bdii_reads_static=True)
     parts, ok = wrapped_output(site, command, args.timeout, options, problems)
     code = _finish(stdout, parts, problems, config_error, options)
     return code if ok else EXIT_FAILED
 
 
 def check_command(args: argparse.Namespace, options: Options, stdout: IO[str]) -> int:
-    site, problems, config_error = build(options, options.base)
+    merged = args.merged or options.base == "templates"
+    # Without --merged, what the plugin would publish: the static files as the BDII reads them.
+    site, problems, config_error = build(options, options.base, bdii_reads_static=not merged)
     problems.extend(application_problems(site))
-    if args.merged or options.base == "templates":
+    if merged:
         # Only the merged output prints values gip has not checked already (those of
         # the static entries, or site-info.def's): render it for what it would skip.
         from gip.publish import MODE_MERGED_STATIC, MODE_MERGED_TEMPLATES
