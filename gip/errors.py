@@ -59,7 +59,13 @@ class ConfigInputError(InputError):
 
 
 def located(path: str, line: Optional[int], message: str) -> str:
-    """'path:line: message', the shape compilers use, so editors can jump to it."""
+    """'path:line: message', the shape compilers use, so editors can jump to it.
+
+    A path that is not printable (a folder named with a line break) is escaped,
+    so that one message stays one line of the log.
+    """
+    if not path.isprintable():
+        path = ascii(path)[1:-1]
     if line is None:
         return f"{path}: {message}"
     return f"{path}:{line}: {message}"

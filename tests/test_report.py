@@ -10,6 +10,11 @@ def test_problem_text_is_located_and_escaped():
     assert len(long) < 100 and long.endswith("...'")
 
 
+def test_a_path_with_a_line_break_stays_on_one_line_of_the_log():
+    assert str(Problem("info/sc\nx/atlas/atlas.ldif", 2, "bad", "t")) == "info/sc\\nx/atlas/atlas.ldif:2: bad: 't'"
+    assert str(Problem("info/caf\u00e9/x", None, "r")) == "info/caf\u00e9/x: r"  # printable: as it is
+
+
 def test_summary_is_bounded_per_file_and_reason_unless_every_case():
     problems = [Problem("a", n, "bad", f"t{n}") for n in range(1, 1001)]
     problems += [Problem("a", 5, "other", "u"), Problem("b", 1, "bad", "v")]
