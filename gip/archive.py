@@ -187,6 +187,8 @@ def load(data: bytes, source: str) -> Export:
         document = json.loads(data)
     except ValueError as error:
         raise InputError(source, None, f"not a gip-tags export (not JSON: {error})") from None
+    except RecursionError:  # arrays in arrays, deeper than the parser goes
+        raise InputError(source, None, "not a gip-tags export (nested too deep)") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise InputError(source, None, f"not a gip-tags export (no \"format\": \"{FORMAT}\")")
     if document.get("version") != VERSION:

@@ -396,7 +396,7 @@ def _decode(line: bytes) -> Optional[Record]:
     """The record a line holds, or None when it is not one that gip wrote (nor could have)."""
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(record, dict) or not _well_formed(record):
         return None
@@ -407,6 +407,7 @@ def _decode(line: bytes) -> Optional[Record]:
 # another type was not written by gip (an edit by hand, a disk fault) and is not read as one.
 _TEXT_FIELDS = ("previous_sha256", "time", "account", "command", "previous_text", "migrated_from", "exported")
 _TAG_LIST_FIELDS = ("added", "removed", "previous_tags")
+_WORD = re.compile(r"[!-~]+")
 
 
 def _well_formed(record: Record) -> bool:
@@ -414,16 +415,23 @@ def _well_formed(record: Record) -> bool:
         return False
     if any(not isinstance(record.get(name, ""), str) for name in _TEXT_FIELDS):
         return False
-    if any(not _is_text_list(record.get(name, [])) for name in _TAG_LIST_FIELDS):
+    if any(not _is_tag_list(record.get(name, [])) for name in _TAG_LIST_FIELDS):
         return False
     if not isinstance(record.get("changed", True), bool) or not isinstance(record.get("identity") or "", str):
         return False
     validation = record.get("validation", {})
-    return isinstance(validation, dict) and _is_text_list(validation.get("tags", []))
+    if not isinstance(validation, dict) or not _is_tag_list(validation.get("tags", [])):
+        return False
+    try:  # JSON's \ud800 escapes give strings that no file or terminal can take
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
 
 
-def _is_text_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+def _is_tag_list(value: Any) -> bool:
+    """A list of what gip records as tags: printable ASCII words (tags, or tokens it refused)."""
+    return isinstance(value, list) and all(isinstance(item, str) and _WORD.fullmatch(item) for item in value)
 
 
 def _last_line(fd: int) -> bytes:

@@ -171,7 +171,7 @@ def _document(stdout: bytes) -> Optional[Dict[str, Any]]:
     for text in (stdout, lines[-1] if lines else b""):
         try:
             document = json.loads(text.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             continue
         if isinstance(document, dict):
             return document

@@ -167,6 +167,7 @@ def spoiled(path: str, value) -> bytes:
 
 @pytest.mark.parametrize("data, message", [
     (b"not json", "not JSON"),
+    (b"[" * 100000 + b"]" * 100000, "nested too deep"),
     (b"[]", "format"),
     (spoiled("format", "tar"), "format"),
     (spoiled("version", 2), "version 2"),

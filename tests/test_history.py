@@ -116,6 +116,7 @@ def test_bad_lines_are_reported_and_skipped(tmp_path):
     ("added", 5), ("removed", ["VO-atlas-a", 1]), ("previous_tags", "VO-atlas-a"), ("time", 12),
     ("command", None), ("changed", "yes"), ("identity", ["x"]), ("validation", {"tags": 5}), ("validation", []),
     ("previous_sha256", {}), ("previous_text", 1),
+    ("account", "\ud800"), ("added", ["VO-atlas-\u00e9"]), ("removed", ["a b"]), ("validation", {"tags": [""]}),
 ])
 def test_a_record_gip_could_not_have_written_is_a_bad_line_not_a_crash(tmp_path, field, value):
     path = tmp_path / "h"
@@ -125,6 +126,15 @@ def test_a_record_gip_could_not_have_written_is_a_bad_line_not_a_crash(tmp_path,
     assert read.records == [good]
     assert [(p.line, p.reason) for p in read.problems] == [(2, "not a history record; skipped")]
     assert last_record(path) is None  # the last line is not a record
+
+
+def test_a_line_nested_too_deep_for_the_parser_is_a_bad_line(tmp_path):
+    path = tmp_path / "h"
+    good = record([], ["VO-atlas-a"])
+    path.write_bytes(json.dumps(good).encode() + b"\n" + b"[" * 100000 + b"]" * 100000 + b"\n")
+    read = read_history(path)
+    assert read.records == [good] and [p.line for p in read.problems] == [2]
+    assert last_record(path) is None
 
 
 def test_last_record_of_a_long_line(tmp_path):

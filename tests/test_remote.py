@@ -327,6 +327,11 @@ def test_the_remote_document_and_exit_code_come_back(returncode, stdout, expecte
     assert reply.messages == ["gip-tags: WARNING: something"]
 
 
+def test_a_reply_nested_too_deep_is_no_answer():
+    with pytest.raises(GipError, match="no answer from gip-tags"):
+        remote.parse_reply("ce", 0, b"[" * 100000 + b"]" * 100000, b"")
+
+
 def test_a_banner_from_a_login_script_before_the_document_is_skipped():
     reply = remote.parse_reply("ce", 0, b"Welcome to ce01!\n{\"exit_code\": 0, \"tags\": [\"VO-a-b\"]}\n", b"")
     assert (reply.exit_code, reply.document["tags"]) == (0, ["VO-a-b"])
