@@ -218,6 +218,21 @@ def test_tags_the_provider_would_refuse_exit_1_before_anything_runs(capsys, word
 # lcg-ManageVOTag: what it prints
 
 
+def test_an_answer_cannot_add_lines_to_what_is_printed(capsys):
+    ce = FakeCE(removed=["VO-atlas-a", "EVIL\nLINE", {"a": 1}], identity="me\nFAKE: line \ud800")
+    code, out, _ = manage([*HOST, "-remove", "-tag", "VO-atlas-a"], ce, stdin="yes\n")
+    assert code == 0
+    assert out == ("lcg-ManageVOTag: [VO-atlas-a] removed by me\\nFAKE: line \\ud800 from "
+                   "GlueHostApplicationSoftwareRunTimeEnvironment\n")
+
+
+@pytest.mark.parametrize("remote_code, expected", [(1, 1), (2, 2), (3, 3), (200, 1), (255, 1)])
+def test_a_failure_exit_code_is_one_gip_tags_documents(remote_code, expected):
+    ce = FakeCE(remote_code, error="refused\nsecond line")
+    code, out, _ = manage([*HOST, "-list"], ce)
+    assert (code, out) == (expected, "")
+
+
 def test_listed_values_that_are_no_tags_are_left_out(capsys):
     from gip.remote import Reply
 

@@ -289,6 +289,25 @@ def test_restore_before_a_time(info, environ):
     assert (early.exit_code, early.document["tags"]) == (0, [])
 
 
+@pytest.mark.parametrize("planted, reason", [
+    ("VO-cms-x", "holding 'VO-cms-x', which is no tag of VO atlas"),
+    ("VO-atlas-A", "holding two spellings of one tag"),
+])
+def test_restore_refuses_a_state_gip_never_wrote(info, environ, planted, reason):
+    # An edited history with its hashes in order: a, then a and the planted value, then a again.
+    states = [[], [A], sorted([A, planted]), [A]]
+    records = [{"sha256": history.tags_sha256(after), "previous_sha256": history.tags_sha256(before),
+                "time": f"2024-05-0{n}T12:00:00.000000Z", "account": "x", "command": "edit", "changed": True,
+                "added": sorted(set(after) - set(before)), "removed": sorted(set(before) - set(after)),
+                "previous_tags": before}
+               for n, (before, after) in enumerate(zip(states, states[1:]), 1)]
+    (info / "atlas" / ".atlas.ldif.history").write_text("".join(json.dumps(r) + "\n" for r in records))
+    tag_file(info).write_text(f"{A}\n")
+    outcome = run(info, environ, "restore", "--steps", "1")
+    assert outcome.exit_code == 1 and reason in outcome.document["error"]
+    assert tag_file(info).read_text() == f"{A}\n"
+
+
 @pytest.mark.parametrize("argv, code", [
     (["restore"], 2), (["restore", "--steps", "1", "--before", "2024-01-01"], 2),
     (["restore", "--before", "not a time"], 2), (["restore", "--steps", "9"], 1), (["restore", "--steps", "0"], 2),

@@ -36,7 +36,7 @@ from typing import Callable, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from gip import log
 from gip.cli.program import ArgumentParser, configure_logging, new_parser, run, verbosity
-from gip.errors import EXIT_FAILED, EXIT_OK, GipError, InputError, UsageError
+from gip.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, GipError, InputError, UsageError
 from gip.remote import Reply, Runner, check_host, runner_for
 from gip.report import shown, summarize
 from gip.tags import RUNTIME_ENVIRONMENT, TagRule, subcluster_id_problem, vo_name_problem
@@ -166,8 +166,14 @@ def identity(document: Mapping[str, object]) -> str:
     for key in ("identity", "account"):
         value = document.get(key)
         if value:
-            return str(value)
+            return printable(str(value))
     return "unknown"
+
+
+def printable(text: str) -> str:
+    """``text`` as it is where every character prints, else escaped: an answer from another machine
+    must not add lines to ours, nor hold what no terminal can show."""
+    return text if text.isprintable() else ascii(text)[1:-1]
 
 
 def listed_tags(reply: Reply) -> List[str]:
@@ -175,16 +181,21 @@ def listed_tags(reply: Reply) -> List[str]:
     tags = reply.document.get("tags")
     if not isinstance(tags, list):
         return []
-    kept = [tag for tag in tags if isinstance(tag, str) and _TAG_TEXT.fullmatch(tag)]
-    if len(kept) != len(tags):
-        log.warning("the answer lists %d values that are not tags; left out", len(tags) - len(kept))
+    return _only_tags(tags)
+
+
+def _only_tags(values: List[object]) -> List[str]:
+    kept = [value for value in values if isinstance(value, str) and _TAG_TEXT.fullmatch(value)]
+    if len(kept) != len(values):
+        log.warning("the answer lists %d values that are not tags; left out", len(values) - len(kept))
     return kept
 
 
 def failure(reply: Reply) -> int:
     """Reports a refused or failed operation in one line; returns its exit code."""
-    log.error("%s", reply.error or f"failed with exit code {reply.exit_code}; nothing changed")
-    return reply.exit_code if reply.exit_code != EXIT_OK else EXIT_FAILED
+    log.error("%s", printable(reply.error) if reply.error else f"failed with exit code {reply.exit_code}; nothing changed")
+    # gip-tags's own codes pass through; any other (a remote that is not gip-tags) is a failure.
+    return reply.exit_code if reply.exit_code in (EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG) else EXIT_FAILED
 
 
 def bracketed(tags: Sequence[str]) -> str:
@@ -199,7 +210,7 @@ def manage_vo_tag_summary(operation: Operation, reply: Reply) -> str:
                 f"to {RUNTIME_ENVIRONMENT}")
     if operation.command == REMOVE:
         removed = reply.document.get("removed")
-        tags = [str(t) for t in removed] if isinstance(removed, list) and removed else list(operation.tags)
+        tags = _only_tags(removed) if isinstance(removed, list) and removed else list(operation.tags)
         return f"{MANAGE_VO_TAG}: {bracketed(tags)} removed by {who} from {RUNTIME_ENVIRONMENT}"
     old, new = operation.tags
     return (f"{MANAGE_VO_TAG}: {bracketed([old])} replaced with {bracketed([new])} by {who} "
@@ -292,9 +303,21 @@ def manage_vo_tag(
     if reply.exit_code != EXIT_OK:
         return failure(reply)
     if operation.command == LIST:
-        stdout.write(", ".join(listed_tags(reply)) + "\n")
-    else:
-        stdout.write(manage_vo_tag_summary(operation, reply) + "\n")
+        return _written(stdout, ", ".join(listed_tags(reply)) + "\n", reply)
+    return _written(stdout, manage_vo_tag_summary(operation, reply) + "\n", reply)
+
+
+def _written(stdout: TextIO, text: str, reply: Reply) -> int:
+    """Writes what the command prints; where stdout fails, says so and whether the change was made."""
+    try:
+        stdout.write(text)
+        stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        changed = bool(reply.document.get("changed"))
+        log.error("cannot write to stdout: %s%s", error.strerror or error, "; the change itself was made" if changed else "")
+        return EXIT_OK if changed else EXIT_FAILED
     return EXIT_OK
 
 
@@ -357,9 +380,8 @@ def lcg_tags(
     if reply.exit_code != EXIT_OK:
         return failure(reply)
     if operation.command == LIST:
-        stdout.writelines(f"{tag}\n" for tag in listed_tags(reply))
-    else:
-        _say_changed(operation, reply)
+        return _written(stdout, "".join(f"{tag}\n" for tag in listed_tags(reply)), reply)
+    _say_changed(operation, reply)
     return EXIT_OK
 
 
@@ -369,10 +391,11 @@ def _say_changed(operation: Operation, reply: Reply) -> None:
     for key in ("added", "removed"):
         tags = document.get(key)
         if isinstance(tags, list) and tags:
-            log.info("%s: %s", key, ", ".join(map(str, tags)))
+            log.info("%s: %s", key, ", ".join(_only_tags(tags)))
     if not document.get("changed"):
         log.info("nothing changed: the file already held what was asked")
-    log.info("%s of VO %s in %s, by %s", operation.command, operation.vo, document.get("file"), identity(document))
+    log.info("%s of VO %s in %s, by %s", operation.command, operation.vo, printable(str(document.get("file"))),
+             identity(document))
 
 
 def lcg_tags_main(argv: Sequence[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, List, Mapping, 
 
 from gip import log
 from gip.cli.program import configure_logging, new_parser, run, verbosity
-from gip.errors import EXIT_OK, ConfigError, GipError, UsageError
+from gip.errors import EXIT_FAILED, EXIT_OK, ConfigError, GipError, UsageError
 from gip.identity import Who
 from gip.report import Problem, shown, summarize
 from gip.tagtree import default_info_dir
@@ -136,8 +136,10 @@ def _main(argv: List[str]) -> int:
     except BrokenPipeError:
         raise
     except OSError as error:
-        made = "; the change itself was made" if outcome.document.get("changed") else ""
-        log.error("cannot write to stdout: %s%s", error.strerror or error, made)
+        changed = bool(outcome.document.get("changed"))
+        log.error("cannot write to stdout: %s%s", error.strerror or error, "; the change itself was made" if changed else "")
+        # What was asked is done where it was a change; where it was the printing, it failed.
+        return outcome.exit_code or (EXIT_OK if changed else EXIT_FAILED)
     return outcome.exit_code
 
 
@@ -347,9 +349,12 @@ def _steps(text: str) -> int:
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
     if not 0 <= value < float("inf"):
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"not a number of seconds, 0 or more: {text!r}")
     return value
 
 
@@ -365,7 +370,7 @@ def _lock_timeout(args: argparse.Namespace, environ: Mapping[str, str]) -> float
         return DEFAULT_LOCK_TIMEOUT
     try:
         return _seconds(configured)
-    except ValueError:
+    except argparse.ArgumentTypeError:
         raise ConfigError(f"GIP_LOCK_TIMEOUT={configured!r}: not a number of seconds") from None
 
 
@@ -454,6 +459,7 @@ def _restore(ctx: Context) -> None:
             target = history.target_before_time(records, moment, current)
         restored.update(time=target.time, sha256=target.sha256, record=target.position + 1,
                         description=target.description)
+        _refuse_what_was_never_a_tag(target.tags, args.vo, target.description)
         return plan_set(transaction.state.tags, target.tags)
 
     plan = _edit(ctx, "restore", planner, extra={"restored_to": restored})
@@ -463,6 +469,19 @@ def _restore(ctx: Context) -> None:
     ctx.text.append(f"{verb} {ctx.document['file']} to its state {when}: "
                     f"{_count(len(plan.added))} back, {_count(len(plan.removed))} taken out" if plan.changed
                     else f"nothing to restore: {ctx.document['file']} is already as it was {when}")
+
+
+def _refuse_what_was_never_a_tag(tags: Sequence[str], vo: str, when: str) -> None:
+    """gip records only valid tags, unique ignoring case: a history that says otherwise was edited."""
+    from gip.store import Refused
+    from gip.tags import TagRule
+
+    rule = TagRule(vo)
+    bad = [tag for tag in tags if not rule.is_valid(tag)]
+    if bad or len({tag.lower() for tag in tags}) != len(tags):
+        what = f"{shown(bad[0])}, which is no tag of VO {vo}" if bad else "two spellings of one tag"
+        raise Refused(f"the history gives the file's state {when} as holding {what}; gip never wrote that, "
+                      "so the history was edited: nothing was changed")
 
 
 def _export(ctx: Context) -> None:
