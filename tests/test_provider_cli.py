@@ -154,6 +154,11 @@ def test_a_broken_site_info_costs_the_state_and_the_vos_filter_not_the_tags(site
     assert blocks[SC.lower()][0][2] == ["VO-atlas-a", "VO-atlas-b", "VO-biomed-x", "VO-cms-x"]
     assert "ERROR: " in err and "unsupported shell syntax '`'" in err
     assert "publishing without the CE state override and the VOS filter" in err
+    assert main(args(site, "check")) == 1
+    summary = capsys.readouterr().out.splitlines()
+    counted = summary.index("skipped or wrong: 1")
+    assert summary[counted + 1:] == [f"  {site / 'site-info.def'}:1: unsupported shell syntax '`'; published without "
+                                     "the CE state override and the VOS filter"]
 
 
 def test_a_missing_static_file_costs_its_entries(site, capsys):

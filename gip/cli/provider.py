@@ -523,6 +523,8 @@ def summary_lines(site: Site, problems: List[Problem], config_error: Optional[st
     lines += _ce_lines(site)
     lines += _glue2_lines(site)
     lines.append(f"skipped or wrong: {len(problems) + (1 if config_error else 0)}")
+    if config_error:
+        lines.append(f"  {config_error}; published without the CE state override and the VOS filter")
     lines += [f"  {line}" for line in summarize(problems, every_case=True)]
     return lines
 
