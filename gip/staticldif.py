@@ -143,6 +143,8 @@ class StaticEntry:
         source = self._text
         if source is None:
             return self._cut
+        if not source.inner_dn:  # each 'dn:' of the file starts an entry
+            return None
         found = source.text.find("dn:", self._start, self._end)
         # The reading splits entries at every line that starts with 'dn:': this one is inside a line.
         return None if found < 0 else self.line + 1 + source.text.count("\n", self._start, found)
@@ -312,6 +314,8 @@ class _PlainText:
     def __init__(self, data: bytes) -> None:
         self.text = data.decode("ascii")
         self.lowered = self.text.lower()
+        # Whether some 'dn:' is not an entry's dn line (see StaticEntry.inner_dn_line); set once read.
+        self.inner_dn = True
 
 
 def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
@@ -354,6 +358,7 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
         lines_in_records += newlines + 1
         position, line = end + 1, line + newlines + 1
     with_colon = (data.translate(None, _NOT_COLON_OR_NEWLINE) + b"\n").count(b":\n")
+    source.inner_dn = text.count("dn:") != len(result.entries)
     return result if with_colon == lines_in_records else None
 
 
