@@ -336,6 +336,10 @@ CUT_REASON = ("holds 'dn:' inside the line, where bdii-update starts another ent
               "entry's lines from here on, and neither does gip; fix the line")
 
 
+UNTERMINATED_REASON = ("does not end with a line end: bdii-update joins the files of its ldif/ folder, so the "
+                       "last line runs into the next file's first; end the file with one")
+
+
 def as_bdii_reads_them(entries: Iterable[StaticEntry], problems: List[Problem]) -> List[StaticEntry]:
     """The entries as bdii-update reads them: each cut at its first line holding 'dn:' inside it."""
     seen = []
@@ -344,6 +348,8 @@ def as_bdii_reads_them(entries: Iterable[StaticEntry], problems: List[Problem]) 
         if cut is not None:
             problems.append(Problem(entry.path, cut, CUT_REASON, entry.dn))
             entry = entry.as_bdii_reads_it()
+        if entry.ends_file_unterminated:
+            problems.append(Problem(entry.path, None, UNTERMINATED_REASON))
         seen.append(entry)
     return seen
 

@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 from gip import log
 from gip.errors import EXIT_FAILED, ConfigError, GipError, UsageError
+from gip.report import printable
 
 
 REMOTE_PROGRAM = "gip-tags"
@@ -179,7 +180,7 @@ def _document(stdout: bytes) -> Optional[Dict[str, Any]]:
 
 
 def _failure(host: str, returncode: int, messages: List[str]) -> str:
-    tail = " | ".join(line.strip() for line in messages[-_STDERR_TAIL_LINES:] if line.strip())
+    tail = " | ".join(printable(line.strip()) for line in messages[-_STDERR_TAIL_LINES:] if line.strip())
     detail = f": {tail}" if tail else ""
     if returncode == SSH_FAILED:
         return f"{host}: ssh failed (exit {returncode}){detail}"

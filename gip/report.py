@@ -39,6 +39,13 @@ def shown(text: str) -> str:
     return ascii(text)
 
 
+def printable(text: str) -> str:
+    """``text`` as it is where every character prints, else escaped: text from another machine
+    (a remote answer, its stderr) must not add lines to ours, move the cursor, or hold what no
+    terminal can show."""
+    return text if text.isprintable() else ascii(text)[1:-1]
+
+
 def summarize(problems: Iterable[Problem], every_case: bool = False) -> List[str]:
     """Report lines: every problem, or one per (file, reason) with a count."""
     problems = list(problems)

@@ -68,7 +68,7 @@ class StaticEntry:
     """
 
     __slots__ = ("dn", "path", "line", "_pairs_read", "_lines", "_text", "_start", "_end", "_index", "_names",
-                 "_first", "_classes", "_cut")
+                 "_first", "_classes", "_cut", "ends_file_unterminated")
 
     def __init__(
         self, dn: str, path: str, line: int, pairs: Sequence[Tuple[str, str]] = (),
@@ -88,6 +88,8 @@ class StaticEntry:
         self._classes: Optional[Set[str]] = None
         # The line where bdii-update cuts the entry (see inner_dn_line), found by the parser's reading.
         self._cut: Optional[int] = None
+        # The entry is its file's last and the file ends without a line end.
+        self.ends_file_unterminated = False
 
     @property
     def _pairs(self) -> List[Tuple[str, str]]:
@@ -137,12 +139,16 @@ class StaticEntry:
         return None  # the value lines need reading
 
     def inner_dn_line(self) -> Optional[int]:
-        """The first line of the entry, after its dn line, that holds ``dn:`` (in a name, as in
-        ``ownerdn:``, in a value, or in a comment): bdii-update starts another entry there, and the
-        BDII does not see the entry's lines from there on. None where no line does."""
+        """The first line of the entry, after its dn line, where bdii-update finds ``dn:`` once it has
+        unfolded the text (in a name, as in ``ownerdn:``, in a value, a comment, or across a fold):
+        it starts another entry there, and the BDII does not see the entry's text from there on.
+        None where there is no such line."""
         source = self._text
         if source is None:
-            return self._cut
+            cuts = [line for (name, value), line in zip(self._pairs, self._line_list())
+                    if name.endswith("dn") or "dn:" in value]
+            cuts += [self._cut] if self._cut is not None else []
+            return min(cuts) if cuts else None
         if not source.inner_dn:  # each 'dn:' of the file starts an entry
             return None
         found = source.text.find("dn:", self._start, self._end)
@@ -150,18 +156,28 @@ class StaticEntry:
         return None if found < 0 else self.line + 1 + source.text.count("\n", self._start, found)
 
     def as_bdii_reads_it(self) -> "StaticEntry":
-        """The entry without the lines from inner_dn_line() on, or itself where there is no such line."""
+        """The entry as bdii-update reads it: its text up to the ``dn:`` that inner_dn_line() finds
+        (the value before it on that line stays, as bdii-update keeps it), or itself where there is none."""
         cut = self.inner_dn_line()
         if cut is None:
             return self
         source = self._text
         if source is not None:
-            end = self._start - 1  # the line end before the first line kept out, found line by line
-            for _ in range(cut - self.line - 1):
-                end = source.text.find("\n", end + 1, self._end + 1)
-            return StaticEntry(self.dn, self.path, self.line, (), None, source, (self._start, max(end, self._start)))
-        kept = [(pair, line) for pair, line in zip(self._pairs, self._line_list()) if line < cut]
-        return StaticEntry(self.dn, self.path, self.line, [pair for pair, _ in kept], [line for _, line in kept])
+            end = source.text.find("dn:", self._start, self._end)
+            return StaticEntry(self.dn, self.path, self.line, (), None, source, (self._start, end))
+        pairs: List[Tuple[str, str]] = []
+        lines: List[int] = []
+        for (name, value), line in zip(self._pairs, self._line_list()):
+            if line > cut or name.endswith("dn"):
+                break
+            if "dn:" in value:  # the text before 'dn:' is the value's, to bdii-update
+                pairs.append((name, value[:value.index("dn:")].strip()))
+                lines.append(line)
+                break
+            if line < cut:
+                pairs.append((name, value))
+                lines.append(line)
+        return StaticEntry(self.dn, self.path, self.line, pairs, lines)
 
     def _line_list(self) -> List[int]:
         return list(self._lines) if self._lines is not None else [self.line + 1 + i for i in range(len(self._pairs))]
@@ -294,7 +310,10 @@ def parse_static_ldif(data: bytes, path: str) -> StaticLdif:
         # bdii-update reads the file with Python's universal newlines: a lone CR ends a line too.
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     plain = parse_plain_ldif(data, path)
-    return plain if plain is not None else parse_with_python_ldap(data, path)
+    parsed = plain if plain is not None else parse_with_python_ldap(data, path)
+    if parsed.entries and not data.endswith(b"\n"):
+        parsed.entries[-1].ends_file_unterminated = True
+    return parsed
 
 
 _LINE_KEYS: Dict[str, str] = {}

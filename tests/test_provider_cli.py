@@ -271,6 +271,13 @@ def test_plugin_sets_the_state_of_a_static_entry_as_bdii_update_cuts_it(site, ca
     assert STAMP.sub("", err).splitlines() == [f"WARNING: {site / 'static.ldif'}:12: {CUT}: {shown(CE)}"]
 
 
+def test_a_static_file_without_a_final_line_end_is_reported_where_bdii_update_joins_files(site, capsys):
+    (site / "static.ldif").write_text(STATIC.rstrip("\n"))
+    assert main(args(site, "plugin")) == 1
+    err = STAMP.sub("", capsys.readouterr().err)
+    assert f"WARNING: {site / 'static.ldif'}: does not end with a line end: bdii-update joins the files" in err
+
+
 def test_wrap_sets_the_state_of_a_static_entry_as_bdii_update_cuts_it(site, capsys):
     (site / "static.ldif").write_text(STATIC.replace("GlueCEStateStatus", "ownerdn: x\nGlueCEStateStatus"))
     plugin = batch_plugin(site, f"dn: {CE}\nchangetype: modify\nreplace: GlueCEStateStatus\n"

@@ -327,6 +327,12 @@ def test_the_remote_document_and_exit_code_come_back(returncode, stdout, expecte
     assert reply.messages == ["gip-tags: WARNING: something"]
 
 
+def test_the_remote_stderr_in_a_failure_cannot_drive_the_terminal():
+    with pytest.raises(GipError) as caught:
+        remote.parse_reply("ce", 7, b"", b"banner\x1b[31mRED\x07\nsecond\n")
+    assert str(caught.value) == "ce: no answer from gip-tags (exit 7): banner\\x1b[31mRED\\x07 | second"
+
+
 def test_a_reply_nested_too_deep_is_no_answer():
     with pytest.raises(GipError, match="no answer from gip-tags"):
         remote.parse_reply("ce", 0, b"[" * 100000 + b"]" * 100000, b"")

@@ -111,6 +111,30 @@ def test_where_bdii_update_cuts_an_entry_at_a_dn_inside_a_line(folded):
     assert (a.inner_dn_line(), b.inner_dn_line()) == (4 if folded else 3, None)
 
 
+H = b"dn: o=ce\nobjectClass: GlueCE\n"
+
+
+@pytest.mark.parametrize("data, cut, state", [
+    pytest.param(H + b"x: /abcd\n n: x\nGlueCEStateStatus: Production\n", 3, None, id="a-fold-makes-dn:"),
+    pytest.param(H + b"GlueCEStateStatus: Production\n dn: x\n", 3, "Production", id="dn:-on-a-continuation"),
+    pytest.param(H + b"GlueCEStateStatus: Productiondn: y\n", 3, "Production", id="dn:-inside-the-value"),
+    pytest.param(H + b"# the old dn: x\nGlueCEStateStatus: Production\n", 3, None, id="dn:-in-a-comment"),
+    pytest.param(H + b"ownerdn: x\nGlueCEStateStatus: Production\n", 3, None, id="name-ending-in-dn"),
+    pytest.param(H + b"GlueCEStateStatus: Production\n", None, "Production", id="no-cut"),
+])
+def test_an_entry_as_bdii_update_reads_it_once_it_has_unfolded_the_text(data, cut, state):
+    # bdii-update removes every newline-space, then starts an entry at each 'dn:' it finds, mid-line
+    # too: the text before it on that line stays with the entry before.
+    entry = parse_static_ldif(data, "f.ldif").entries[0]
+    seen = entry.as_bdii_reads_it()
+    assert (entry.inner_dn_line(), seen.first("GlueCEStateStatus"), seen.has_class("GlueCE")) == (cut, state, True)
+
+
+def test_the_last_entry_of_a_file_without_a_final_line_end_says_so():
+    entries = parse_static_ldif(b"dn: o=a\nx: 1\n\ndn: o=b\nx: 2", "f.ldif").entries
+    assert [e.ends_file_unterminated for e in entries] == [False, True]
+
+
 def test_an_entry_that_a_dn_line_leaves_without_attributes_is_reported():
     entries, problems = parsed(b"dn: o=a\ndn: o=b\ny: 2\ndn: not a dn\nz: 3\n")
     assert entries == [("o=b", [("y", ["2"])])]

@@ -38,7 +38,7 @@ from gip import log
 from gip.cli.program import ArgumentParser, configure_logging, new_parser, run, verbosity
 from gip.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, GipError, InputError, UsageError
 from gip.remote import Reply, Runner, check_host, runner_for
-from gip.report import shown, summarize
+from gip.report import printable, shown, summarize
 from gip.tags import RUNTIME_ENVIRONMENT, TagRule, subcluster_id_problem, vo_name_problem
 
 
@@ -157,7 +157,7 @@ def perform(operation: Operation, runner: Runner) -> Reply:
     log.debug("gip-tags %s", " ".join(operation.argv()))
     reply = runner(operation.argv())
     for line in reply.messages:
-        log.info("remote: %s", line)
+        log.info("remote: %s", printable(line))
     return reply
 
 
@@ -169,11 +169,6 @@ def identity(document: Mapping[str, object]) -> str:
             return printable(str(value))
     return "unknown"
 
-
-def printable(text: str) -> str:
-    """``text`` as it is where every character prints, else escaped: an answer from another machine
-    must not add lines to ours, nor hold what no terminal can show."""
-    return text if text.isprintable() else ascii(text)[1:-1]
 
 
 def listed_tags(reply: Reply) -> List[str]:
