@@ -12,9 +12,12 @@ entries as the parser (a test holds them equal) in a tenth of the time, and
 without importing python-ldap; anything else goes to the parser.
 
 Where bdii-update, which reads these files in the BDII, reads them otherwise
-than RFC 2849, gip reads them as bdii-update does: values come without the
-whitespace around them (it strips them), and a ``dn:`` line starts an entry
-even where no blank line ends the one before.
+than RFC 2849, gip reads them as bdii-update does: a lone CR ends a line,
+values written plainly come without the whitespace around them (it strips
+them; a base64 value keeps what it encodes), and a ``dn:`` line starts an
+entry even where no blank line ends the one before. Where the BDII loads the
+files itself, StaticEntry.as_bdii_reads_it() also cuts an entry where
+bdii-update finds a ``dn:`` inside a line.
 
 Reading never fails on content. A record the parser refuses is a Problem at
 its line and costs that record only: reading starts again after the next
