@@ -340,6 +340,10 @@ UNTERMINATED_REASON = ("does not end with a line end: bdii-update joins the file
                        "last line runs into the next file's first; end the file with one")
 
 
+DN_LINE_REASON = ("the dn line is not written 'dn: <DN>' (one space, no base64): bdii-update matches the "
+                  "changes to an entry by that line as written, so gip's may not apply; write it so")
+
+
 def as_bdii_reads_them(entries: Iterable[StaticEntry], problems: List[Problem]) -> List[StaticEntry]:
     """The entries as bdii-update reads them: each cut at its first line holding 'dn:' inside it."""
     seen = []
@@ -350,6 +354,8 @@ def as_bdii_reads_them(entries: Iterable[StaticEntry], problems: List[Problem]) 
             entry = entry.as_bdii_reads_it()
         if entry.ends_file_unterminated:
             problems.append(Problem(entry.path, None, UNTERMINATED_REASON))
+        if not entry.dn_line_plain:
+            problems.append(Problem(entry.path, entry.line, DN_LINE_REASON, entry.dn))
         seen.append(entry)
     return seen
 

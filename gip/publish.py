@@ -100,6 +100,7 @@ _SAFE_VALUES = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:\n[A-Za-z0-9][A-Za-z0-9
 _DROP = "\x00"
 # Brackets the number of deferred data: no value gip prints holds a control character.
 _DEFERRED = "\x01gip-deferred\x01"
+_MODIFY = "changetype: modify\n"
 _DEFERRED_MARK = re.compile(re.escape(_DEFERRED) + r"(\d+)" + re.escape(_DEFERRED))
 # RFC 4514 escapes these anywhere in a value ('=' too, as python-ldap does); NUL as \\00.
 _RDN_ESCAPES = str.maketrans({**{char: "\\" + char for char in '\\,+"<>;='}, "\x00": "\\00"})
@@ -253,7 +254,7 @@ class Publisher:
                     block = [self.dn(ce.entry.dn, ce.entry), "changetype: modify\n", f"{operation}: {CE_STATE}\n",
                              self.line(ce.new_state, CE_STATE), "-\n\n"]
                     blocks.append((ce.entry.dn, "".join(block)))
-            return blocks
+            return _one_block_per_dn(blocks)
         for share in site.glue2.shares if site.glue2 is not None else ():
             if share.entry is None or not share.changed:
                 continue
@@ -614,6 +615,23 @@ class Publisher:
         line_of = getattr(origin, "line_of", None)
         line = line_of(attribute, index) if line_of is not None else None
         return str(path), line if line is not None else getattr(origin, "line", None)
+
+
+def _one_block_per_dn(blocks: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
+    """The blocks with those of one DN joined: bdii-update applies one block per DN of a plugin's
+    output, and an entry can be both a SubCluster and a GlueCE."""
+    from gip.dnkey import dn_key
+
+    first: Dict[str, int] = {}
+    joined: List[Tuple[str, str]] = []
+    for dn, text in blocks:
+        at = first.setdefault(dn_key(dn), len(joined))
+        if at == len(joined):
+            joined.append((dn, text))
+            continue
+        operations = text.split(_MODIFY, 1)[1]
+        joined[at] = (joined[at][0], joined[at][1][:-1] + operations)  # its blank line goes to the end
+    return joined
 
 
 def _bytecode_cache() -> Optional["jinja2.BytecodeCache"]:

@@ -37,8 +37,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set,
 from gip.files import read_regular_file
 from gip.report import Problem
 
-# (attribute, value as the parser gives it, line, whether the value was base64)
-_Pair = Tuple[str, Optional[bytes], int, bool]
+# (attribute, value as the parser gives it, line, the line as written once unfolded)
+_Pair = Tuple[str, Optional[bytes], int, str]
 # What only the parser reads right, besides CR characters: continuation and
 # comment lines, base64 (::) and URL (:<) values, found by two substring
 # searches (a regular expression anchored at every line start is ten times
@@ -71,7 +71,7 @@ class StaticEntry:
     """
 
     __slots__ = ("dn", "path", "line", "_pairs_read", "_lines", "_text", "_start", "_end", "_index", "_names",
-                 "_first", "_classes", "_cut", "ends_file_unterminated")
+                 "_first", "_classes", "_cut", "ends_file_unterminated", "dn_line_plain")
 
     def __init__(
         self, dn: str, path: str, line: int, pairs: Sequence[Tuple[str, str]] = (),
@@ -93,6 +93,8 @@ class StaticEntry:
         self._cut: Optional[int] = None
         # The entry is its file's last and the file ends without a line end.
         self.ends_file_unterminated = False
+        # Its dn line is 'dn: ' and the DN, as bdii-update matches a plugin's changes to it.
+        self.dn_line_plain = True
 
     @property
     def _pairs(self) -> List[Tuple[str, str]]:
@@ -421,7 +423,9 @@ def _plain_entry(
     dn = _PAIR.fullmatch(first)
     if dn is None or dn.group(1) != "dn" or not _PLAIN_DN.fullmatch(dn.group(2)):
         return None
-    return StaticEntry(dn.group(2), path, line, (), None, text, span)
+    entry = StaticEntry(dn.group(2), path, line, (), None, text, span)
+    entry.dn_line_plain = False
+    return entry
 
 
 def parse_with_python_ldap(data: bytes, path: str) -> StaticLdif:
@@ -521,8 +525,7 @@ def _parser(stream: io.BytesIO, path: str, offset: int, result: StaticLdif) -> A
         def _next_key_and_value(self) -> Tuple[Optional[str], Optional[bytes]]:
             key, value = super()._next_key_and_value()
             if key is not None and key != "-":
-                base64 = self.unfolded[len(key):len(key) + 2] == "::"
-                self.pairs.append((key, value, self.current_line, base64))
+                self.pairs.append((key, value, self.current_line, self.unfolded))
             return key, value
 
         def handle(self, dn: str, entry: object) -> None:
@@ -541,7 +544,7 @@ def _entries_from_pairs(pairs: List[_Pair], path: str) -> Tuple[List[StaticEntry
     entries: List[StaticEntry] = []
     problems: List[Problem] = []
     for number, (start, end) in enumerate(zip(starts, starts[1:] + [len(pairs)])):
-        _, raw_dn, dn_line, _ = pairs[start]
+        _, raw_dn, dn_line, written = pairs[start]
         if number:
             problems.append(Problem(path, dn_line, _INNER_DN))
         dn, reason = _decoded(raw_dn)
@@ -554,7 +557,9 @@ def _entries_from_pairs(pairs: List[_Pair], path: str) -> Tuple[List[StaticEntry
         if start + 1 == end:
             problems.append(Problem(path, dn_line, "an entry without attributes; it is not published", dn))
             continue
-        entries.append(_entry(dn, pairs[start + 1:end], dn_line, path, problems))
+        entry = _entry(dn, pairs[start + 1:end], dn_line, path, problems)
+        entry.dn_line_plain = written == "dn: " + dn
+        entries.append(entry)
     return entries, problems
 
 
@@ -568,7 +573,8 @@ def _is_dn(text: str) -> bool:
 def _entry(dn: str, pairs: Sequence[_Pair], line: int, path: str, problems: List[Problem]) -> StaticEntry:
     kept: List[Tuple[str, str]] = []
     lines: List[int] = []
-    for key, raw, at, base64 in pairs:
+    for key, raw, at, written in pairs:
+        base64 = written[len(key):len(key) + 2] == "::"
         value, reason = _decoded(raw)
         if reason is not None:
             problems.append(Problem(path, at, f"{key}: {reason}; the value is left out"))

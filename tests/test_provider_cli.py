@@ -271,6 +271,27 @@ def test_plugin_sets_the_state_of_a_static_entry_as_bdii_update_cuts_it(site, ca
     assert STAMP.sub("", err).splitlines() == [f"WARNING: {site / 'static.ldif'}:12: {CUT}: {shown(CE)}"]
 
 
+def test_an_entry_that_is_both_subcluster_and_ce_gets_one_block(site, capsys):
+    # bdii-update applies one block per DN of a plugin's output: a second one would be lost.
+    both = STATIC.replace(f"\n\ndn: {CE}\nobjectClass: GlueCETop\n", "\n")  # the CE's lines in the SubCluster
+    (site / "static.ldif").write_text(both)
+    assert main(args(site, "plugin")) == 0
+    out = capsys.readouterr().out
+    assert out.count("dn: ") == 1 and out.count("changetype: modify") == 1
+    assert modify_map(out)[SC.lower()] == [
+        ("add", "gluehostapplicationsoftwareruntimeenvironment", ["VO-atlas-a", "VO-atlas-b", "VO-cms-x"]),
+        ("replace", "gluecestatestatus", ["PilotSCAS"]),
+    ]
+
+
+@pytest.mark.parametrize("dn_line", [f"dn:{SC}", f"dn:  {SC}"])
+def test_a_dn_line_bdii_update_matches_otherwise_is_reported(site, capsys, dn_line):
+    (site / "static.ldif").write_text(STATIC.replace(f"dn: {SC}", dn_line))
+    assert main(args(site, "plugin")) == 1
+    err = STAMP.sub("", capsys.readouterr().err)
+    assert f"WARNING: {site / 'static.ldif'}:1: the dn line is not written 'dn: <DN>' (one space, no base64)" in err
+
+
 def test_a_static_file_without_a_final_line_end_is_reported_where_bdii_update_joins_files(site, capsys):
     (site / "static.ldif").write_text(STATIC.rstrip("\n"))
     assert main(args(site, "plugin")) == 1
