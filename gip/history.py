@@ -65,7 +65,6 @@ from gip.report import Problem
 from gip.tagfile import render_tag_file
 
 
-
 def _sha256_function() -> Callable[[bytes], Any]:
     """The interpreter's own SHA-256 (``_sha256``; ``_sha2`` from Python 3.12), else hashlib's.
 

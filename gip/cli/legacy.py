@@ -170,7 +170,6 @@ def identity(document: Mapping[str, object]) -> str:
     return "unknown"
 
 
-
 def listed_tags(reply: Reply) -> List[str]:
     """The tags of a reply; a value that is no tag (from a remote gip-tags that is not one) is left out, and said."""
     tags = reply.document.get("tags")
@@ -188,7 +187,8 @@ def _only_tags(values: List[object]) -> List[str]:
 
 def failure(reply: Reply) -> int:
     """Reports a refused or failed operation in one line; returns its exit code."""
-    log.error("%s", printable(reply.error) if reply.error else f"failed with exit code {reply.exit_code}; nothing changed")
+    said = printable(reply.error) if reply.error else f"failed with exit code {reply.exit_code}; nothing changed"
+    log.error("%s", said)
     # gip-tags's own codes pass through; any other (a remote that is not gip-tags) is a failure.
     return reply.exit_code if reply.exit_code in (EXIT_FAILED, EXIT_USAGE, EXIT_CONFIG) else EXIT_FAILED
 
@@ -311,7 +311,8 @@ def _written(stdout: TextIO, text: str, reply: Reply) -> int:
         raise
     except OSError as error:
         changed = bool(reply.document.get("changed"))
-        log.error("cannot write to stdout: %s%s", error.strerror or error, "; the change itself was made" if changed else "")
+        made = "; the change itself was made" if changed else ""
+        log.error("cannot write to stdout: %s%s", error.strerror or error, made)
         return EXIT_OK if changed else EXIT_FAILED
     return EXIT_OK
 

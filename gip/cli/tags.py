@@ -137,7 +137,8 @@ def _main(argv: List[str]) -> int:
         raise
     except OSError as error:
         changed = bool(outcome.document.get("changed"))
-        log.error("cannot write to stdout: %s%s", error.strerror or error, "; the change itself was made" if changed else "")
+        made = "; the change itself was made" if changed else ""
+        log.error("cannot write to stdout: %s%s", error.strerror or error, made)
         # What was asked is done where it was a change; where it was the printing, it failed.
         return outcome.exit_code or (EXIT_OK if changed else EXIT_FAILED)
     return outcome.exit_code
