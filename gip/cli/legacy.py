@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from gip import log
-from gip.cli.program import ArgumentParser, configure_logging, new_parser, run, verbosity
+from gip.cli.program import ArgumentParser, configure_logging, new_parser, run, verbosity, write_report
 from gip.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_USAGE, GipError, InputError, UsageError
 from gip.remote import Reply, Runner, check_host, runner_for
 from gip.report import printable, shown, summarize
@@ -303,18 +303,7 @@ def manage_vo_tag(
 
 
 def _written(stdout: TextIO, text: str, reply: Reply) -> int:
-    """Writes what the command prints; where stdout fails, says so and whether the change was made."""
-    try:
-        stdout.write(text)
-        stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as error:
-        changed = bool(reply.document.get("changed"))
-        made = "; the change itself was made" if changed else ""
-        log.error("cannot write to stdout: %s%s", error.strerror or error, made)
-        return EXIT_OK if changed else EXIT_FAILED
-    return EXIT_OK
+    return write_report(stdout, text, bool(reply.document.get("changed")))
 
 
 def manage_vo_tag_main(argv: Sequence[str] | None = None) -> int:

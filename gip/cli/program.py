@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Callable, NoReturn, Optional
+from typing import Any, Callable, NoReturn, Optional, TextIO
 
 from gip import __version__, log
-from gip.errors import EXIT_FAILED, GipError, UsageError, exit_code_table
+from gip.errors import EXIT_FAILED, EXIT_OK, GipError, UsageError, exit_code_table
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -102,6 +102,21 @@ def run(prog: str, body: Callable[[], int]) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def write_report(stream: TextIO, text: str, changed: bool) -> int:
+    """Writes what a command prints; EXIT_OK, or where the stream fails (a full disk), says so and
+    whether the change itself was made, and returns EXIT_OK for a change made, else EXIT_FAILED."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        made = "; the change itself was made" if changed else ""
+        log.error("cannot write to stdout: %s%s", error.strerror or error, made)
+        return EXIT_OK if changed else EXIT_FAILED
+    return EXIT_OK
 
 
 def _open_closed_streams() -> None:

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from gip import log
-from gip.cli.program import configure_logging, new_parser, run, verbosity
-from gip.errors import EXIT_FAILED, EXIT_OK, ConfigError, GipError, UsageError
+from gip.cli.program import configure_logging, new_parser, run, verbosity, write_report
+from gip.errors import EXIT_OK, ConfigError, GipError, UsageError
 from gip.identity import Who
 from gip.report import Problem, shown, summarize
 from gip.tagtree import default_info_dir
@@ -125,23 +125,15 @@ def _main(argv: List[str]) -> int:
         return done.code if isinstance(done.code, int) else EXIT_OK
     if outcome.document["error"]:
         log.error("%s", outcome.document["error"])
-    try:
-        if _wants_json(argv):
-            import json
+    if _wants_json(argv):
+        import json
 
-            sys.stdout.write(json.dumps(outcome.document) + "\n")
-        elif outcome.text:
-            sys.stdout.write("\n".join(outcome.text) + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as error:
-        changed = bool(outcome.document.get("changed"))
-        made = "; the change itself was made" if changed else ""
-        log.error("cannot write to stdout: %s%s", error.strerror or error, made)
-        # What was asked is done where it was a change; where it was the printing, it failed.
-        return outcome.exit_code or (EXIT_OK if changed else EXIT_FAILED)
-    return outcome.exit_code
+        text = json.dumps(outcome.document) + "\n"
+    else:
+        text = "\n".join(outcome.text) + "\n" if outcome.text else ""
+    written = write_report(sys.stdout, text, bool(outcome.document.get("changed")))
+    # What was asked is done where it was a change; where it was the printing, it failed.
+    return outcome.exit_code or written
 
 
 def _invoke(
