@@ -517,11 +517,15 @@ class _Entry:
     def __init__(self) -> None:
         self.modify = False
         self.values: List[Tuple[_Line, Optional[str]]] = []
-        self.operations: Set[str] = set()
         self.operation_lines: List[Tuple[_Line, str]] = []
         self.last_content: Optional[_Line] = None
         self.closed = True
         self.stuck = False
+
+    @property
+    def operations(self) -> Set[str]:
+        """The operations (add, replace, delete) the entry's lines give the attribute."""
+        return {operation for _, operation in self.operation_lines}
 
 
 def _apply_one(lines: Sequence[_Line], span: _Span, override: Override, edits: _Edits) -> None:
@@ -572,7 +576,6 @@ def _read_line(entry: _Entry, line: _Line, content: str, attribute: str) -> None
     if lowered == "changetype":
         entry.modify = True
     elif lowered in _OPERATIONS and value.strip().lower() == attribute:
-        entry.operations.add(lowered)
         entry.operation_lines.append((line, lowered))
     elif lowered == attribute:
         entry.values.append((line, _current_value(value)))
