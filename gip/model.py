@@ -58,7 +58,7 @@ from gip.errors import ConfigError
 from gip.ldifvalue import value_problem
 from gip.report import Problem
 from gip.siteconfig import POLICY_ALWAYS, PRODUCTION, SiteConfig
-from gip.tagfile import TagFile
+from gip.tagfile import TagFile, prefix_free
 from gip.tags import RUNTIME_ENVIRONMENT, TagSet
 from gip.tagtree import TagSource
 
@@ -533,6 +533,16 @@ class _GlobalTags:
             found = self._by_vo[vo] = dict(zip(map(str.lower, tags), tags))
         return found
 
+    def stems_for(self, vo: str) -> Optional[List[str]]:
+        """Stems (see TagFile) of every tag that spelling_for(vo) holds; None where a file's are unknown."""
+        stems: List[str] = []
+        for tag_input in self.inputs:
+            if self.nested or tag_input.source.vo == vo:
+                if tag_input.file.stems is None:
+                    return None
+                stems.extend(tag_input.file.stems)
+        return stems
+
     def holds_any(self, keys: Iterable[str]) -> bool:
         """True when a global tag equals one of ``keys`` (lower-cased values) ignoring case."""
         keys = [key for key in keys if key.startswith("vo-")]  # no other value can be a tag
@@ -664,13 +674,28 @@ def _add_own(
     """The SubCluster's own tags that it does not publish already, in publishing order."""
     # Held values first: where one clashed with a global tag, its spelling is the one published.
     held = {tag.lower(): tag for tag in subcluster.held}
-    present: Dict[str, str] = {}
+    present: Optional[Dict[str, str]] = None  # the own tags so far by lower-cased tag, made when needed
     where = f"published before it on SubCluster {subcluster.unique_id}"
     own: List[str] = []
+    # While every file's tags are new by their stems, no tag is lowered: the held values and the
+    # stems of the own files so far and of the global tags it could clash with hold no string
+    # that starts another, so no tag of the file equals one of those, ignoring case.
+    stems: List[str] = list(held)
     for tag_input in own_inputs:
         vo = tag_input.source.vo
+        tags = sorted(tag_input.file.tags)
+        file_stems = tag_input.file.stems
+        if present is None and file_stems is not None:
+            global_stems = global_tags.stems_for(vo)
+            if global_stems is not None and prefix_free([*stems, *global_stems, *file_stems]):
+                stems.extend(file_stems)
+                own.extend(tags)
+                subcluster.own_counts[vo] = subcluster.own_counts.get(vo, 0) + len(tags)
+                continue
+        if present is None:
+            present = dict(zip(map(str.lower, own), own))
         before = (held, global_tags.spelling_for(vo))
-        fresh = _add_new(present, before, sorted(tag_input.file.tags), where, tag_input, problems)
+        fresh = _add_new(present, before, tags, where, tag_input, problems)
         own.extend(fresh)
         subcluster.own_counts[vo] = subcluster.own_counts.get(vo, 0) + len(fresh)
     return own

@@ -24,6 +24,7 @@ import operator
 import re
 from bisect import bisect_left
 from itertools import islice
+from os.path import commonprefix
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -47,16 +48,23 @@ _rule_of = functools.lru_cache(maxsize=256)(TagRule)
 
 
 class TagFile:
-    """The valid tags of one file, in file order without duplicates, and what was skipped."""
+    """The valid tags of one file, in file order without duplicates, and what was skipped.
+
+    ``stems``, where known, are lower-cased strings such that every tag, lower-cased, starts with
+    one of them: two files whose stems together hold none that starts another (see prefix_free)
+    share no tag, ignoring case, without a tag being lowered. None where not known.
+    """
 
     def __init__(
-        self, path: str, vo: str, tags: List[str], problems: Optional[List[Problem]] = None, data: bytes = b""
+        self, path: str, vo: str, tags: List[str], problems: Optional[List[Problem]] = None, data: bytes = b"",
+        stems: Optional[Tuple[str, ...]] = None,
     ) -> None:
         self.path = path
         self.vo = vo
         self.tags = tags
         self.problems: List[Problem] = [] if problems is None else problems
         self.data = data
+        self.stems = stems
 
     def __repr__(self) -> str:
         return f"TagFile({self.path!r}, {self.vo!r}, {len(self.tags)} tags, {len(self.problems)} problems)"
@@ -75,9 +83,10 @@ def parse_tags(data: bytes, vo: str, path: str) -> TagFile:
     if data.startswith(_BOM):
         data = data[len(_BOM):]
     rule = _rule_of(vo)
-    fast = _read_plain(data, rule)
+    stems: List[str] = []
+    fast = _read_plain(data, rule, stems)
     if fast is not None:
-        return TagFile(path, vo, fast, [], data)
+        return TagFile(path, vo, fast, [], data, tuple(stems) if stems or not fast else None)
     tags, problems = _read_lines(data, rule, path)
     return TagFile(path, vo, tags, problems, data)
 
@@ -94,12 +103,13 @@ def render_tag_file(tags: Iterable[str]) -> bytes:
     return ("\n".join(tags) + "\n").encode("ascii") if tags else b""
 
 
-def _read_plain(data: bytes, rule: TagRule) -> Optional[List[str]]:
+def _read_plain(data: bytes, rule: TagRule, stems: Optional[List[str]] = None) -> Optional[List[str]]:
     """The common file (ASCII tags, no comments) read with whole-file operations in C, or None.
 
     None sends the file to the line-by-line reading: for any token that is not a valid tag, and for
     spellings that differ only in case, which that reading reports with their lines. Otherwise the
-    result is what _read_lines would keep.
+    result is what _read_lines would keep. Where the tags are proven free of case twins by their
+    families (_case_twin_free_blocks), their stems (see TagFile) are added to ``stems``.
     """
     # One pass sorts the bytes: what is left after deleting lower-case tag characters and LF is the
     # capitals, the other separators, and whatever a plain file cannot hold. When only letters are
@@ -132,7 +142,12 @@ def _read_plain(data: bytes, rule: TagRule) -> Optional[List[str]]:
         return []
     if not rule.all_valid_plain(tokens, ascending):
         return None
-    if ascending and _no_case_twins(tokens, capitals, len(rule.prefix)):
+    blocks = _case_twin_free_blocks(tokens, capitals, len(rule.prefix)) if ascending else None
+    if blocks is not None:
+        if stems is not None:
+            # The tokens of a block run from its first to its last in sorted order: all start with
+            # what those two share.
+            stems.extend(commonprefix((tokens[start], tokens[end - 1])).lower() for start, end in blocks)
         return tokens
     keys = len(set(text.lower().split()))
     if keys == len(tokens):
@@ -148,7 +163,13 @@ def _strictly_ascending(tokens: List[str]) -> bool:
 
 
 def _no_case_twins(tokens: List[str], capitals: bytes, shared: int) -> bool:
-    """True when no two of ``tokens`` differ only in case, proven without lowering every token.
+    """True when no two of ``tokens`` differ only in case, proven without lowering every token."""
+    return _case_twin_free_blocks(tokens, capitals, shared) is not None
+
+
+def _case_twin_free_blocks(tokens: List[str], capitals: bytes, shared: int) -> Optional[List[Tuple[int, int]]]:
+    """The blocks (start, end) of a proof that no two of ``tokens`` differ only in case; None where
+    there is no such proof.
 
     ``tokens`` are strictly ascending and made of tag characters, and all start with the same
     ``shared`` characters (the VO prefix); ``capitals`` are their upper-case letters in order. The
@@ -163,12 +184,13 @@ def _no_case_twins(tokens: List[str], capitals: bytes, shared: int) -> bool:
       another, those differ, and so do the lowered tokens.
 
     A file of a few families of tags (``VO-cms-CMSSW_...``, ``VO-cms-slc6-...``) is a few blocks.
-    False means not proven: capitals after a head, heads alike but for case, or too much work.
+    None means not proven: capitals after a head, heads alike but for case, or too much work.
     """
     steps = 16 + len(tokens) // 64  # beyond these, lowering every token is the cheaper proof
     scanned = 0
     in_heads = 0  # how many of the capitals the heads of the blocks so far account for
     heads: List[str] = []
+    blocks: List[Tuple[int, int]] = []
     start = 0
     while start < len(tokens):
         first = tokens[start]
@@ -176,7 +198,7 @@ def _no_case_twins(tokens: List[str], capitals: bytes, shared: int) -> bool:
         while True:
             steps -= 1
             if steps < 0 or scanned > 4 * len(capitals):
-                return False
+                return None
             head = first[:length]
             if length > len(first):
                 end = start + 1
@@ -193,12 +215,19 @@ def _no_case_twins(tokens: List[str], capitals: bytes, shared: int) -> bool:
             scanned += size
             length += 1
         heads.append(head.lower())
+        blocks.append((start, end))
         in_heads += size
         start = end
-    if in_heads != len(capitals):
-        return False
-    heads.sort()  # a head that starts another also starts the one right after it
-    return not any(map(str.startswith, islice(heads, 1, None), heads))
+    if in_heads != len(capitals) or not prefix_free(heads):
+        return None
+    return blocks
+
+
+def prefix_free(strings: Iterable[str]) -> bool:
+    """True when none of ``strings`` starts another (or equals it)."""
+    ordered = sorted(strings)
+    # In sorted order, a string that starts another also starts the one right after it.
+    return not any(map(str.startswith, islice(ordered, 1, None), ordered))
 
 
 def _read_lines(data: bytes, rule: TagRule, path: str) -> Tuple[List[str], List[Problem]]:

@@ -4,12 +4,14 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gip.errors import ConfigError
 from gip.model import BASE_TEMPLATES, TagInput, build_site, voview_id
 from gip.siteconfig import POLICY_ALWAYS, QueueConfig, SiteConfig
 from gip.staticldif import parse_static_ldif
-from gip.tagfile import parse_tags
+from gip.tagfile import TagFile, parse_tags
 from gip.tagtree import TagSource
 
 RTE = "GlueHostApplicationSoftwareRunTimeEnvironment"
@@ -290,3 +292,53 @@ def test_templates_base_needs_its_keys(missing):
 )
 def test_voview_id(rule, local_id):
     assert voview_id(rule) == local_id
+
+
+# -- own tags proven new by their stems --------------------------------------------------------
+
+
+def without_stems(tag_input: TagInput) -> TagInput:
+    read = tag_input.file
+    return TagInput(tag_input.source, TagFile(read.path, read.vo, read.tags, read.problems, read.data))
+
+
+_FAMILIES = ["sw-", "SW-", "prod-", "Prod-", "x", "X", "sc1-", "b-", "B-"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    held=st.lists(st.builds(lambda f, t: f"VO-a-{f}{t}", st.sampled_from(_FAMILIES), st.text("12aB", max_size=2)),
+                  max_size=3),
+    files=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "a-b", "c"]),
+            st.sampled_from([None, "sc1"]),
+            st.lists(st.builds(lambda f, t: f + t, st.sampled_from(_FAMILIES), st.text("12aB", max_size=3)),
+                     max_size=8),
+        ),
+        max_size=5,
+    ),
+)
+def test_own_tags_read_by_their_stems_are_published_as_when_each_is_compared(held, files):
+    """The stems are a shortcut only: the same tags, counts and problems as comparing every tag."""
+    inputs = {}
+    for vo, where, tails in files:
+        text = "\n".join(sorted({f"VO-{vo}-{tail}" for tail in tails}))
+        inputs[(vo, where)] = tags(vo, text, where)
+    static = entries(subcluster("sc1", held))
+    fast = build_site(config(), static, list(inputs.values()))
+    slow = build_site(config(), static, [without_stems(i) for i in inputs.values()])
+    assert published(fast) == published(slow)
+    assert fast.subclusters[0].own_counts == slow.subclusters[0].own_counts
+    assert reasons(fast) == reasons(slow)
+
+
+def test_own_tags_of_another_family_than_the_global_ones_are_all_published():
+    inputs = [tags("a", "VO-a-prod-1\nVO-a-prod-2"), tags("a", "VO-a-sc1-1\nVO-a-sc1-2", "sc1")]
+    assert all(i.file.stems for i in inputs)
+    site = build_site(config(), entries(subcluster("sc1")), inputs)
+    assert published(site) == {"sc1": ["VO-a-prod-1", "VO-a-prod-2", "VO-a-sc1-1", "VO-a-sc1-2"]}
+    clash = [tags("a", "VO-a-prod-1\nVO-a-prod-2"), tags("a", "VO-a-PROD-2\nVO-a-sc1-1", "sc1")]
+    site = build_site(config(), entries(subcluster("sc1")), clash)
+    assert published(site) == {"sc1": ["VO-a-prod-1", "VO-a-prod-2", "VO-a-sc1-1"]}
+    assert [p.line for p in site.problems] == [1]

@@ -7,7 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gip.report import Problem
-from gip.tagfile import TagFile, _no_case_twins, _read_lines, _read_plain, parse_tags, read_tag_file, render_tag_file
+from gip.tagfile import (
+    TagFile, _no_case_twins, _read_lines, _read_plain, parse_tags, prefix_free, read_tag_file, render_tag_file,
+)
 from gip.tags import TagRule
 
 
@@ -278,3 +280,39 @@ def test_no_case_twins_is_never_wrong(tails):
     tags = sorted({"VO-x-" + tail for tail in tails})
     if _no_case_twins(tags, capitals_of(tags), len("VO-x-")):
         assert len({t.lower() for t in tags}) == len(tags)
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.builds(
+            lambda family, tail: family + tail,
+            st.sampled_from(["CMSSW_", "cmssw_", "Atlas", "atlas", "X", "x", "p", "P", "a-B", "a-b", "1"]),
+            st.text("aAbB1_.Z", max_size=4),
+        ),
+        max_size=30,
+    ),
+    st.booleans(),
+)
+def test_stems_start_every_tag_ignoring_case(tails, in_order):
+    tags = sorted({"VO-x-" + tail for tail in tails}) if in_order else ["VO-x-" + tail for tail in tails]
+    read = parse_tags(render_tag_file(tags), "x", "f")
+    if read.stems is not None:
+        assert all(any(tag.lower().startswith(stem) for stem in read.stems) for tag in read.tags)
+        assert all(stem == stem.lower() for stem in read.stems)
+
+
+def test_a_sorted_file_of_families_has_the_stems_its_families_share():
+    tags = sorted([f"VO-cms-CMSSW_{i}_0" for i in range(10, 30)] + [f"VO-cms-sw-{i:04d}" for i in range(50)])
+    assert parse_tags(render_tag_file(tags), "cms", "f").stems == ("vo-cms-cmssw_", "vo-cms-sw-00")
+    assert parse_tags(b"", "cms", "f").stems == ()
+    # Read line by line (a comment), or unsorted: not known.
+    assert parse_tags(b"# x\nVO-cms-a\n", "cms", "f").stems is None
+    assert parse_tags(b"VO-cms-b\nVO-cms-a\n", "cms", "f").stems is None
+
+
+def test_prefix_free():
+    assert prefix_free(["vo-a-x", "vo-a-y", "vo-b"])
+    assert prefix_free([])
+    assert not prefix_free(["vo-a-x1", "vo-a-y", "vo-a-x"])
+    assert not prefix_free(["vo-a", "vo-a"])
