@@ -11,8 +11,8 @@ space. Of those, only a value starting with ``:`` or ``<`` needs base64.
 
 from __future__ import annotations
 
-import base64
 import re
+from binascii import b2a_base64
 from typing import List, Optional, Sequence, Tuple
 
 from gip.errors import GipError
@@ -73,7 +73,8 @@ def _line(attribute: str, value: str) -> str:
     if problem is not None:
         raise UnsafeValue(value, f"{attribute}: {problem}")
     if value[0] in ":<":
-        encoded = base64.b64encode(value.encode("ascii")).decode("ascii")
+        # binascii, not base64: the module the provider runs with every cycle costs less to import.
+        encoded = b2a_base64(value.encode("ascii"), newline=False).decode("ascii")
         return f"{attribute}:: {encoded}\n"
     return f"{attribute}: {value}\n"
 
