@@ -356,8 +356,25 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
         return None
     if not data.isascii():
         return _parse_plain_chunks(data, path)
-    result = StaticLdif()
     source = _PlainText(data)
+    dn_count = source.text.count("dn:")
+    # Where the file holds no 'dn:' but those of its entries' dn lines, no record holds a dn line
+    # within it: one look at the count after the reading shows it, instead of one per record.
+    records = _plain_records(source, path, look_inside=False)
+    if records is not None and dn_count != len(records[0].entries):
+        records = _plain_records(source, path, look_inside=True)
+    if records is None:
+        return None
+    result, lines_in_records = records
+    with_colon = (data.translate(None, _NOT_COLON_OR_NEWLINE) + b"\n").count(b":\n")
+    source.inner_dn = dn_count != len(result.entries)
+    return result if with_colon == lines_in_records else None
+
+
+def _plain_records(source: _PlainText, path: str, look_inside: bool) -> Optional[Tuple[StaticLdif, int]]:
+    """The entries of a plain file's records and the number of lines in them; None where a record's
+    dn line needs the parser. ``look_inside``: a 'dn:' line within a record starts another entry."""
+    result = StaticLdif()
     text = source.text
     size = len(text.rstrip("\n"))
     position, line, lines_in_records = 0, 1, 0
@@ -369,11 +386,12 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
         end = size if end < 0 else end
         dn_end = text.find("\n", position, end)
         dn_end = end if dn_end < 0 else dn_end
-        inner = text.find("\ndn:", dn_end, end)
-        if inner >= 0:
-            # bdii-update starts an entry at every 'dn:': so does gip, and says so.
-            result.problems.append(Problem(path, line + text.count("\n", position, inner) + 1, _INNER_DN))
-            end = inner
+        if look_inside:
+            inner = text.find("\ndn:", dn_end, end)
+            if inner >= 0:
+                # bdii-update starts an entry at every 'dn:': so does gip, and says so.
+                result.problems.append(Problem(path, line + text.count("\n", position, inner) + 1, _INNER_DN))
+                end = inner
         entry = _plain_entry(text[position:dn_end], path, line, source, (dn_end + 1, end))
         if entry is None:
             return None
@@ -381,9 +399,7 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
         newlines = text.count("\n", position, end)
         lines_in_records += newlines + 1
         position, line = end + 1, line + newlines + 1
-    with_colon = (data.translate(None, _NOT_COLON_OR_NEWLINE) + b"\n").count(b":\n")
-    source.inner_dn = text.count("dn:") != len(result.entries)
-    return result if with_colon == lines_in_records else None
+    return result, lines_in_records
 
 
 def _parse_plain_chunks(data: bytes, path: str) -> Optional[StaticLdif]:
