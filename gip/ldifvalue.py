@@ -26,6 +26,8 @@ _TAG_CHARACTERS_OR_NEWLINE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvw
 _PLAIN_LINES = re.compile(r"[A-Za-z][A-Za-z0-9-]*: [^ :<\n][^\n]*(?:\n[A-Za-z][A-Za-z0-9-]*: [^ :<\n][^\n]*)*")
 # In a newline-framed block of values: an empty value, one that starts with a
 # space, ':' or '<' (base64 or refused), or one that ends with a space.
+# The start of a line that is neither blank nor a plain 'name: value' line, as _PLAIN_LINES reads one.
+_NOT_PLAIN_LINE = re.compile(r"\n(?![A-Za-z][A-Za-z0-9-]*: [^ :<\n]|\n|\Z)")
 _EDGE = re.compile(r"\n[ :<\n]| \n")
 
 
@@ -151,6 +153,24 @@ def is_plain_block(text: str) -> bool:
         and " \n" not in text
         and not text.endswith(" ")
     )
+
+
+def plain_records(text: str, lowered: str, records: int) -> bool:
+    """True when the lines after the dn line of every record of ``text`` pass is_plain_block().
+
+    ``text`` is ASCII, records apart by blank lines, ``records`` of them, each starting with a
+    line ``dn:``. ``lowered`` is ``text.lower()``. One look at the whole text, where a static
+    file of thousands of entries would take one per entry; False also where some line needs
+    that closer look.
+    """
+    if lowered.count("dn:") != records:  # a 'dn:' beside the dn lines, or a line named dn
+        return False
+    if " \n" in text or text.rstrip("\n").endswith(" "):
+        return False
+    if text.encode("ascii").translate(None, _PRINTABLE_OR_NEWLINE):
+        return False
+    # Every line that is not blank (dn lines too) is a plain 'name: value' line.
+    return _NOT_PLAIN_LINE.search("\n" + text) is None
 
 
 def _not_plain(block: str) -> bool:

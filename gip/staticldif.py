@@ -35,6 +35,7 @@ from operator import itemgetter
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from gip.files import read_regular_file
+from gip.ldifvalue import is_plain_block, plain_records
 from gip.report import Problem
 
 # (attribute, value as the parser gives it, line, the line as written once unfolded)
@@ -195,6 +196,16 @@ class StaticEntry:
             return None
         return source.text, source.lowered, self._start, self._end
 
+    def prints_as_written(self) -> bool:
+        """True for an entry of a plain file whose attribute lines print as the file has them
+        (ldifvalue.is_plain_block); its file's entries are looked at all at once where they can be."""
+        source = self._text
+        if source is None:
+            return False
+        if source.prints_as_written():
+            return True
+        return is_plain_block(source.text[self._start:self._end])
+
     def _first_positions(self) -> Dict[str, int]:
         """Where each attribute (lower-cased) first is among the pairs; made on first use.
 
@@ -340,6 +351,15 @@ class _PlainText:
         self.lowered = self.text.lower()
         # Whether some 'dn:' is not an entry's dn line (see StaticEntry.inner_dn_line); set once read.
         self.inner_dn = True
+        # How many records it holds, once read; whether they all print as written, once asked.
+        self.records = 0
+        self._prints_as_written: Optional[bool] = None
+
+    def prints_as_written(self) -> bool:
+        """True when every entry's attribute lines print as they are (ldifvalue.plain_records)."""
+        if self._prints_as_written is None:
+            self._prints_as_written = plain_records(self.text, self.lowered, self.records)
+        return self._prints_as_written
 
 
 def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
@@ -368,6 +388,7 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
     result, lines_in_records = records
     with_colon = (data.translate(None, _NOT_COLON_OR_NEWLINE) + b"\n").count(b":\n")
     source.inner_dn = dn_count != len(result.entries)
+    source.records = len(result.entries)
     return result if with_colon == lines_in_records else None
 
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from gip.ldifvalue import is_plain_block
 from gip.staticldif import StaticEntry, parse_static_ldif, read_static_ldif
 
 DN = "GlueSubClusterUniqueID=ce.example.org,GlueClusterUniqueID=ce.example.org,mds-vo-name=resource,o=grid"
@@ -304,6 +305,44 @@ def test_the_plain_reading_gives_what_the_parser_gives(data):
     plain = parse_plain_ldif(data, "f.ldif")
     if plain is not None:
         assert entries_of(plain) == entries_of(parse_with_python_ldap(data, "f.ldif"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(plain_files())
+@example(b"dn: o=a\nx: 1\n\ndn: o=b\ny: 2 \n")
+@example(b"dn: o=a\nx: 1\n\ndn: o=b\nDn: 2\n")
+@example(b"dn: o=a\nx: 1\n\ndn: o=b\ny:  2\n")
+@example(b"dn: o=a\nx: 1\n\ndn: o=b\ny: 2")
+@example(b"dn: o=a\nx: 1\n\ndn: o=b\ny: 2 ")
+@example(b"dn: o=a\nx: 1\n\ndn: o=b\n1y: 2\n")
+@example(b"dn: o=a\nx: 1\n\ndn: o=b\ny: <2\n")
+@example(b"dn: o=a\nx: 1\n\ndn: o=b\ny: 2\x7f\n")
+def test_a_file_whose_entries_all_print_as_written_says_what_each_entry_says(data):
+    from gip.staticldif import parse_plain_ldif
+
+    plain = parse_plain_ldif(data, "f.ldif")
+    if plain is not None:
+        for entry in plain.entries:
+            source = entry.plain_source()
+            if source is None:  # read record by record (UTF-8): printed attribute by attribute
+                assert entry.prints_as_written() is False
+                continue
+            text, _, start, end = source
+            assert entry.prints_as_written() is is_plain_block(text[start:end])
+
+
+def test_a_yaim_file_is_looked_at_once_for_what_prints_as_written():
+    from gip.staticldif import parse_plain_ldif
+
+    data = (Path(__file__).resolve().parent.parent / "etc" / "static" / "static-file-CE.ldif").read_bytes()
+    entries = parse_plain_ldif(data, "f").entries
+    source = entries[0]._text
+    assert entries and source.prints_as_written()
+    assert all(entry.prints_as_written() for entry in entries)
+    # One line that needs a closer look: the file is looked at entry by entry.
+    bad = parse_plain_ldif(data.replace(b"\nGlueCEName: ", b"\nGlueCEName:  ", 1), "f").entries
+    assert not bad[0]._text.prints_as_written()
+    assert [entry.prints_as_written() for entry in bad].count(False) == 1
 
 
 @settings(max_examples=300, deadline=None)
