@@ -20,7 +20,8 @@ from gip.errors import GipError
 _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*")
 _ATTRIBUTES = re.compile(r"[A-Za-z][A-Za-z0-9-]*(?:;[A-Za-z0-9-]+)*(?:\n[A-Za-z][A-Za-z0-9-]*(?:;[A-Za-z0-9-]+)*)*")
-_PRINTABLE_OR_NEWLINE = bytes(range(0x20, 0x7F)) + b"\n"
+_PRINTABLE = bytes(range(0x20, 0x7F))
+_PRINTABLE_OR_NEWLINE = _PRINTABLE + b"\n"
 _TAG_CHARACTERS_OR_NEWLINE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-\n"
 # Lines 'name: value' whose value starts as RFC 2849 lets a value start unencoded.
 _PLAIN_LINES = re.compile(r"[A-Za-z][A-Za-z0-9-]*: [^ :<\n][^\n]*(?:\n[A-Za-z][A-Za-z0-9-]*: [^ :<\n][^\n]*)*")
@@ -51,6 +52,19 @@ def value_problem(value: str) -> Optional[str]:
     if value[0] == " " or value[-1] == " ":
         return "has a leading or trailing space"
     return None
+
+
+def plainly_printable(values: Sequence[str]) -> bool:
+    """True when every one of ``values`` passes value_problem() and holds no blank (space, tab)
+    and no backslash; False also where one needs a closer look. One look at all of them, for
+    the thousands of DNs of a static file."""
+    if not values or "" in values:
+        return not values
+    joined = "\n".join(values)
+    if not joined.isascii() or "dn:" in joined or " " in joined or "\\" in joined:
+        return False
+    # What is left once the printable characters are gone: the newlines that join the values.
+    return joined.encode("ascii").translate(None, _PRINTABLE) == b"\n" * (len(values) - 1)
 
 
 def attribute_problem(attribute: str) -> Optional[str]:

@@ -55,7 +55,7 @@ from typing import (
 
 from gip.dnkey import dn_key
 from gip.errors import ConfigError
-from gip.ldifvalue import value_problem
+from gip.ldifvalue import plainly_printable, value_problem
 from gip.report import Problem
 from gip.siteconfig import POLICY_ALWAYS, PRODUCTION, SiteConfig
 from gip.tagfile import TagFile, prefix_free
@@ -362,6 +362,11 @@ def as_bdii_reads_them(entries: Iterable[StaticEntry], problems: List[Problem]) 
 
 def unique_entries(entries: Iterable[StaticEntry], problems: List[Problem]) -> List[StaticEntry]:
     """Entries the BDII would load: printable DNs, the first of each DN (bdii-update keeps the first)."""
+    entries = list(entries)
+    dns = [entry.dn for entry in entries]
+    if plainly_printable(dns) and len(set("\n".join(dns).lower().split("\n"))) == len(dns):
+        # The common file, every DN printable and none twice: a plain DN's key is its lower case.
+        return entries
     seen: Dict[str, StaticEntry] = {}
     kept = []
     for entry in entries:

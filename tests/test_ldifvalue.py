@@ -14,8 +14,10 @@ from gip.ldifvalue import (
     dn_line,
     is_plain_block,
     plain_value_lines,
+    plainly_printable,
     value_problem,
 )
+from gip.dnkey import dn_key
 
 
 @pytest.mark.parametrize(
@@ -180,3 +182,17 @@ def test_plain_value_lines_take_tag_lists():
     assert b"".join(plain_value_lines("A", ["VO-x-1.0_b", "9"]) or []) == b"A: VO-x-1.0_b\nA: 9\n"
     assert plain_value_lines("A", ["VO-x-1", ""]) is None
     assert plain_value_lines("A", ["a b"]) is None
+
+
+@settings(max_examples=500)
+@given(st.lists(st.text(st.sampled_from("aB=,.:/-d n\\\t\n\x7f\xe9"), max_size=8), max_size=5))
+def test_values_plainly_printable_all_at_once_are_each_printable_and_their_own_dn_key(values):
+    if plainly_printable(values):
+        assert all(value_problem(value) is None and dn_key(value) == value.lower() for value in values)
+
+
+def test_plainly_printable():
+    dns = ["GlueCEUniqueID=ce:8443/cream-pbs-q1,mds-vo-name=resource,o=grid", "o=grid"]
+    assert plainly_printable(dns) and plainly_printable([])
+    for bad in ["o=a b", "o=a\tb", "o=a\\,b", "", "o=a\nb", "o=a\x7f", "o=caf\xe9", "dn: o=x"]:
+        assert not plainly_printable(dns + [bad]), bad

@@ -174,6 +174,16 @@ def test_a_duplicate_dn_is_ignored_as_the_bdii_ignores_it():
     assert reasons(site)[0].startswith("static.ldif:7: same DN as the entry at static.ldif:1; the BDII keeps the first")
 
 
+def test_duplicate_dns_are_found_in_any_case_and_spacing():
+    for twin in ["O=GRID", "o=grid", "o = grid"]:
+        static = entries(subcluster("sc1"), ce("q1"), "dn: " + twin + "\nx: 1\n", "dn: o=grid\ny: 2\n")
+        site = build_site(config(), static, [])
+        assert [p.reason.split(";")[0] for p in site.problems] == [
+            "same DN as the entry at static.ldif:13"], twin
+    site = build_site(config(), entries(subcluster("sc1"), ce("q1"), "dn: o=grid\ny: 2\n"), [])
+    assert site.problems == [] and len(site.entries) == 3
+
+
 def test_an_entry_whose_dn_cannot_be_printed_is_left_out():
     site = build_site(config(), entries(subcluster("sc1"), subcluster("caf\u00e9")), [])
     assert [sc.unique_id for sc in site.subclusters] == ["sc1"]
