@@ -137,6 +137,8 @@ class StaticEntry:
         source = self._text
         if source is None:
             return None
+        if not source.holds(lowered_class):
+            return False
         lowered, start, end = source.lowered, self._start, self._end
         if lowered.find("\nobjectclass: " + lowered_class + "\n", start - 1, end + 1) >= 0:
             return True
@@ -354,6 +356,15 @@ class _PlainText:
         # How many records it holds, once read; whether they all print as written, once asked.
         self.records = 0
         self._prints_as_written: Optional[bool] = None
+        self._holds: Dict[str, bool] = {}
+
+    def holds(self, lowered: str) -> bool:
+        """Whether the lower-cased text holds ``lowered`` anywhere: a class that no entry of a file
+        names is looked for once, not once an entry."""
+        found = self._holds.get(lowered)
+        if found is None:
+            found = self._holds[lowered] = lowered in self.lowered
+        return found
 
     def prints_as_written(self) -> bool:
         """True when every entry's attribute lines print as they are (ldifvalue.plain_records)."""
