@@ -522,3 +522,25 @@ def test_a_run_loads_no_module_it_does_not_use(command, tmp_path):
             " file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
     assert result.stderr.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("command", ["plugin", "check"])
+def test_the_command_prints_and_exits_as_main_returns_without_the_interpreter_teardown(command, tmp_path):
+    import subprocess
+
+    etc = Path(__file__).resolve().parent.parent / "etc"
+    argv = [command, "--site-info", str(etc / "site-info.def"), "--info-dir", str(etc / "info")]
+    for static in sorted((etc / "static").glob("*.ldif")):
+        argv += ["--static-ldif", str(static)]
+    runs = []
+    for call in ("sys.exit(main())", "console_main()"):
+        code = ("import atexit, sys\nfrom gip.cli.provider import console_main, main\n"
+                "atexit.register(lambda: print('torn down', file=sys.stderr))\n"
+                f"sys.argv[1:] = {argv!r}\n{call}\n")
+        runs.append(subprocess.run([sys.executable, "-c", code], capture_output=True))
+    by_main, by_command = runs
+    assert by_main.stdout and by_command.stdout == by_main.stdout
+    assert by_command.returncode == by_main.returncode == 1  # the example site's bad tags
+    untimed = [re.sub(rb"(?m)^\S+T\S+ ", b"", run.stderr) for run in runs]
+    assert untimed[0].endswith(b"torn down\n") and (b"WARNING" in untimed[0]) == (command == "plugin")
+    assert untimed[1] == untimed[0][:-len(b"torn down\n")]

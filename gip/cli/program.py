@@ -104,6 +104,20 @@ def run(prog: str, body: Callable[[], int]) -> int:
         return 130
 
 
+def exit_at_once(code: int) -> NoReturn:
+    """Ends the process with ``code`` once stdout and stderr are flushed, skipping the
+    interpreter's teardown, which frees every object one by one: for the provider, run every
+    cycle over a large site, that is a few milliseconds of each run spent on nothing. Only for
+    a program that has nothing left to do: no file open for writing, no child to wait for, no
+    exit handler. Output that cannot be flushed any more makes a success a failure."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or EXIT_FAILED
+    os._exit(code)
+
+
 def write_report(stream: TextIO, text: str, changed: bool) -> int:
     """Writes what a command prints; EXIT_OK, or where the stream fails (a full disk), says so and
     whether the change itself was made, and returns EXIT_OK for a change made, else EXIT_FAILED."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, AbstractSet, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gip import log
-from gip.cli.program import ArgumentParser, configure_logging, new_parser, run, verbosity
+from gip.cli.program import ArgumentParser, configure_logging, exit_at_once, new_parser, run, verbosity
 from gip.errors import EXIT_FAILED, EXIT_OK, ConfigError, ConfigInputError, UsageError
 from gip.report import Problem, summarize
 from gip.siteconfig import POLICY_PRODUCTION_ONLY, PRODUCTION, SiteConfig, empty_site_config
@@ -107,6 +107,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         if collecting:
             gc.enable()
+
+
+def console_main() -> None:
+    """The gip-provider command: main() on the command line, then the process ends at once
+    (exit_at_once: nothing is left to do once the output is written)."""
+    exit_at_once(main())
 
 
 def _main(argv: Optional[Sequence[str]], environ: Mapping[str, str], stdout: IO[str]) -> int:
