@@ -22,6 +22,8 @@ these filters only:
 ``{{ values | lines("Attr") }}``      one line per value; a tag list is one call
 ``{{ pairs | attributes(entry) }}``   (attribute, values) pairs, in order
 ``{{ value | rdn }}``                 a value escaped for use in a DN (RFC 4514)
+``{{ values | prefixed("Key=") }}``   each value after a prefix, for ``lines``: one call
+                                      where a loop would call ``line`` per value
 ``{{ env | application_environments }}``  every GLUE 2 ApplicationEnvironment of
                                       one ExecutionEnvironment (see below)
 
@@ -183,7 +185,7 @@ class Publisher:
             auto_reload=False,
         )
         env.filters.update(
-            dn=self.dn, line=self.line, lines=self.lines, attributes=self.attributes, rdn=rdn,
+            dn=self.dn, line=self.line, lines=self.lines, attributes=self.attributes, rdn=rdn, prefixed=prefixed,
             application_environments=self.application_environments, ce_entries=self.ce_entries,
             share_entries=self.share_entries,
         )
@@ -566,6 +568,12 @@ class Publisher:
                     return "".join(self._each_line(listed, attribute, origin))
             return line
         try:
+            # attributes_block passes values with a ':' inside (IDs such as host:port/queue) in one
+            # check, where attribute_lines checks each; both print the lines alike.
+            return attributes_block([(attribute, listed)])
+        except UnsafeValue:
+            pass
+        try:
             return attribute_lines(attribute, listed)
         except UnsafeValue:
             return "".join(self._each_line(listed, attribute, origin))
@@ -706,6 +714,11 @@ def safe_values(values: Sequence[str]) -> Optional[List[bytes]]:
             or _UNSAFE_START.search(framed)):
         return None
     return joined.split(b"\n")
+
+
+def prefixed(values: Iterable[object], prefix: str) -> List[str]:
+    """Each value as a string, after ``prefix`` (as the template's ``prefix ~ value``)."""
+    return [prefix + str(value) for value in values]
 
 
 def joined_entries(pieces: Sequence[str], values: Sequence[bytes]) -> List[bytes]:

@@ -14,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gip import publish
-from gip.publish import _SAFE_VALUE, joined_entries, safe_values
+from gip.model import BASE_TEMPLATES, build_site
+from gip.publish import _SAFE_VALUE, Publisher, builtin_template_dir, joined_entries, prefixed, safe_values
+from gip.siteconfig import load_site_config
 
 # Every character a value may hold, those just outside the rule, and some far outside it.
 _characters = st.sampled_from(list("aZ09._-") + list(" :<>=,+#;\\\"\n\r\t\x00\x7f/") + ["\u00e9", "\u2603"])
@@ -63,3 +65,56 @@ def test_a_large_list_is_cut_into_chunks_of_about_the_chunk_size():
     assert 1 < len(parts) < 100
     assert max(map(len, parts)) <= 2 * publish._CHUNK_BYTES
     assert b"".join(parts) == b"".join(b"dn: x=" + v + b",o=y\nname: " + v + b"\n\n" for v in values)
+
+
+# -- lines(): a list checked at once prints what a line per value prints -------------------------
+
+_line_values = st.lists(st.lists(st.sampled_from(list("aZ0 :<#=,dn") + ["dn:", "\n", "\u00e9", "\x00"]), max_size=5)
+                        .map("".join), max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_line_values, st.sampled_from(["GlueForeignKey", "GlueCEUniqueID", "bad attr", "xdn"]))
+def test_lines_of_a_list_are_the_lines_of_each_value(values, attribute):
+    at_once, one_by_one = Publisher([builtin_template_dir()]), Publisher([builtin_template_dir()])
+    text = at_once.lines(values, attribute, "origin")
+    assert text == "".join(one_by_one.line(value, attribute, "origin") for value in values)
+    assert at_once.problems == one_by_one.problems
+
+
+def test_prefixed_puts_the_prefix_before_each_value_as_a_string():
+    assert prefixed(["a", 1, None], "K=") == ["K=a", "K=1", "K=None"]
+
+
+def looped_cluster(builtin: str) -> str:
+    """gip's GlueCluster template with its CEs' keys printed by a loop of line(), one per CE."""
+    looped = builtin.replace('{% set ce_ids = site.ces | map(attribute="unique_id") | list %}\n', "")
+    looped = looped.replace("{{ ce_ids | lines(", '{{ site.ces | map(attribute="unique_id") | list | lines(')
+    looped = looped.replace('{{ ce_ids | prefixed("GlueCEUniqueID=") | lines("GlueForeignKey") -}}\n',
+                            '{% for ce in site.ces %}\n{{ ("GlueCEUniqueID=" ~ ce.unique_id) | line("GlueForeignKey") -}}'
+                            '\n{% endfor %}\n')
+    assert "ce_ids" not in looped and "{% for ce in site.ces %}" in looped
+    return looped
+
+
+@pytest.mark.parametrize("queues", ["a1", "a1 a2 b.1 c_1 long-2", " ".join(f"q{n}" for n in range(300))])
+@pytest.mark.parametrize("host", ["ce.example.org", "#ce x:1", "<ce"])
+def test_the_cluster_foreign_keys_are_what_a_line_per_ce_prints(tmp_path, queues, host):
+    """gip's GlueCluster prints its CEs' keys with one lines() call; a loop of line() prints the same."""
+    site_info = tmp_path / "site-info.def"
+    site_info.write_text(f'SITE_NAME=S\nCE_HOST="{host}"\nCE_BATCH_SYS=slurm\nVOS=atlas\nQUEUES="{queues}"\n'
+                         + "".join(f'{q.upper().replace(".", "_").replace("-", "_")}_GROUP_ENABLE=atlas\n'
+                                   for q in queues.split()))
+    config = load_site_config(site_info)
+    own = tmp_path / "templates"
+    own.mkdir()
+    (own / "glue1-cluster.ldif.j2").write_text(looped_cluster((builtin_template_dir() / "glue1-cluster.ldif.j2")
+                                                              .read_text()))
+    outputs = []
+    for dirs in ([builtin_template_dir()], [own, builtin_template_dir()]):
+        site = build_site(config, [], [], BASE_TEMPLATES, "1")
+        publisher = Publisher(dirs)
+        text = publisher.render("glue1-cluster.ldif.j2", "site-info.def", site=site, cfg=site.config.values)
+        outputs.append((text, [str(problem) for problem in publisher.problems]))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0].count("GlueForeignKey: GlueCEUniqueID=") == len(queues.split())
