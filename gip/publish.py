@@ -567,12 +567,13 @@ class Publisher:
                 except UnsafeValue:
                     return "".join(self._each_line(listed, attribute, origin))
             return line
-        try:
-            # attributes_block passes values with a ':' inside (IDs such as host:port/queue) in one
-            # check, where attribute_lines checks each; both print the lines alike.
-            return attributes_block([(attribute, listed)])
-        except UnsafeValue:
-            pass
+        if _inner_marks(listed):
+            try:
+                # attributes_block passes values with a ':' inside (IDs such as host:port/queue) in one
+                # check, where attribute_lines checks each; both print the lines alike.
+                return attributes_block([(attribute, listed)])
+            except UnsafeValue:
+                pass
         try:
             return attribute_lines(attribute, listed)
         except UnsafeValue:
@@ -635,6 +636,15 @@ class Publisher:
         line_of = getattr(origin, "line_of", None)
         line = line_of(attribute, index) if line_of is not None else None
         return str(path), line if line is not None else getattr(origin, "line", None)
+
+
+def _inner_marks(values: List[str]) -> bool:
+    """True where some value holds a ':', ' ' or '<', which attribute_lines checks value by value."""
+    try:
+        joined = "\n".join(values)
+    except TypeError:
+        return False
+    return ":" in joined or " " in joined or "<" in joined
 
 
 def _one_block_per_dn(blocks: List[Tuple[str, str]]) -> List[Tuple[str, str]]:

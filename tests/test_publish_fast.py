@@ -118,3 +118,9 @@ def test_the_cluster_foreign_keys_are_what_a_line_per_ce_prints(tmp_path, queues
         outputs.append((text, [str(problem) for problem in publisher.problems]))
     assert outputs[0] == outputs[1]
     assert outputs[0][0].count("GlueForeignKey: GlueCEUniqueID=") == len(queues.split())
+
+
+def test_lines_of_a_list_that_is_not_of_strings_goes_as_it_did():
+    publisher = Publisher([builtin_template_dir()])
+    assert publisher.lines([1, 2], "bad attr", "origin") == ""
+    assert [problem.subject for problem in publisher.problems] == ["bad attr", "bad attr"]
