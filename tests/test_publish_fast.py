@@ -90,9 +90,10 @@ def looped_cluster(builtin: str) -> str:
     """gip's GlueCluster template with its CEs' keys printed by a loop of line(), one per CE."""
     looped = builtin.replace('{% set ce_ids = site.ces | map(attribute="unique_id") | list %}\n', "")
     looped = looped.replace("{{ ce_ids | lines(", '{{ site.ces | map(attribute="unique_id") | list | lines(')
-    looped = looped.replace('{{ ce_ids | prefixed("GlueCEUniqueID=") | lines("GlueForeignKey") -}}\n',
-                            '{% for ce in site.ces %}\n{{ ("GlueCEUniqueID=" ~ ce.unique_id) | line("GlueForeignKey") -}}'
-                            '\n{% endfor %}\n')
+    loop = ('{% for ce in site.ces %}\n'
+            '{{ ("GlueCEUniqueID=" ~ ce.unique_id) | line("GlueForeignKey") -}}\n'
+            '{% endfor %}\n')
+    looped = looped.replace('{{ ce_ids | prefixed("GlueCEUniqueID=") | lines("GlueForeignKey") -}}\n', loop)
     assert "ce_ids" not in looped and "{% for ce in site.ces %}" in looped
     return looped
 
