@@ -22,6 +22,8 @@ these filters only:
 ``{{ values | lines("Attr") }}``      one line per value; a tag list is one call
 ``{{ pairs | attributes(entry) }}``   (attribute, values) pairs, in order
 ``{{ value | rdn }}``                 a value escaped for use in a DN (RFC 4514)
+``{{ values | prefixed("Key=") }}``   each value after a prefix, for ``lines``: one call
+                                      where a loop would call ``line`` per value
 ``{{ env | application_environments }}``  every GLUE 2 ApplicationEnvironment of
                                       one ExecutionEnvironment (see below)
 
@@ -42,13 +44,15 @@ entry is those pieces joined around its value. That is exact for a value that
 gip.tags' rule would pass (ASCII letters, digits and ``._-``, starting with a
 letter or digit): such a value needs no RFC 4514 escape, no RFC 2849 base64,
 and cannot make ``dn:``. Each batch of values is checked against that
-character set at once; a value outside it, a render that differs, or a site's
-own copy of the template (which may look at the value in any way) gets the
-template rendered per entry.
+character set at once, and its entries are made a megabyte at a time by one
+%-format each, as the UTF-8 parts printed; a value outside it, a render that
+differs, or a site's own copy of the template (which may look at the value in
+any way) gets the template rendered per entry.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
@@ -94,7 +98,11 @@ OTHER_INFO = "GLUE2EntityOtherInfo"
 # Two values the rule below passes, of different lengths and shapes: see the module docstring.
 _MARKERS = ("VO-gip-marker-4f1c9", "0gipMark.b7_")
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_SAFE_VALUES = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:\n[A-Za-z0-9][A-Za-z0-9._-]*)*")
+_SAFE_CHARACTERS_OR_NEWLINE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-\n"
+# In values framed by line breaks: one empty, or starting with a character _SAFE_VALUE allows only later.
+_UNSAFE_START = re.compile(rb"\n[\n._-]")
+# Entries made by one formatting operation: about a megabyte, small enough to be made in the CPU's cache.
+_CHUNK_BYTES = 1 << 20
 
 # Marks an entry whose DN was refused, so that the whole entry is dropped.
 _DROP = "\x00"
@@ -177,7 +185,7 @@ class Publisher:
             auto_reload=False,
         )
         env.filters.update(
-            dn=self.dn, line=self.line, lines=self.lines, attributes=self.attributes, rdn=rdn,
+            dn=self.dn, line=self.line, lines=self.lines, attributes=self.attributes, rdn=rdn, prefixed=prefixed,
             application_environments=self.application_environments, ce_entries=self.ce_entries,
             share_entries=self.share_entries,
         )
@@ -384,20 +392,26 @@ class Publisher:
         values = env.values
         if not values:
             return ""
-        return self._defer(self._applications(env, values).encode("utf-8"))
+        return self._defer(*self._applications(env, values))
 
-    def _applications(self, env: ExecutionEnvironment, values: Sequence[str]) -> str:
+    def _applications(self, env: ExecutionEnvironment, values: Sequence[str]) -> List[bytes]:
+        """The entries as UTF-8 parts to print one after the other."""
         template = self.env.get_template(APPLICATION_TEMPLATE)
         pieces = self._pieces(template, env)
         if pieces is None:
-            return "".join(self._render_nested(template, value=value, env=env) for value in values)
-        if _SAFE_VALUES.fullmatch("\n".join(values)):
-            return joined_entries(pieces, values)
-        return "".join(
-            joined_entries(pieces, [value]) if _SAFE_VALUE.fullmatch(value)
-            else self._render_nested(template, value=value, env=env)
-            for value in values
-        )
+            return ["".join(self._render_nested(template, value=value, env=env) for value in values).encode("utf-8")]
+        safe = safe_values(values)
+        if safe is not None:
+            return joined_entries(pieces, safe)
+        parts: List[bytes] = []
+        # Runs of values the rule passes are joined a run at a time; each other value is rendered.
+        for passes, run in itertools.groupby(values, lambda value: _SAFE_VALUE.fullmatch(value) is not None):
+            if passes:
+                parts += joined_entries(pieces, [value.encode("ascii") for value in run])
+            else:
+                parts.append("".join(self._render_nested(template, value=value, env=env)
+                                     for value in run).encode("utf-8"))
+        return parts
 
     def ce_entries(self, ces: Sequence[ComputingElement], site: Site, cfg: Any) -> str:
         """Each GlueCE (glue1-ce.ldif.j2) followed by its GlueVOViews (glue1-voview.ldif.j2), stamped.
@@ -553,6 +567,13 @@ class Publisher:
                 except UnsafeValue:
                     return "".join(self._each_line(listed, attribute, origin))
             return line
+        if _inner_marks(listed):
+            try:
+                # attributes_block passes values with a ':' inside (IDs such as host:port/queue) in one
+                # check, where attribute_lines checks each; both print the lines alike.
+                return attributes_block([(attribute, listed)])
+            except UnsafeValue:
+                pass
         try:
             return attribute_lines(attribute, listed)
         except UnsafeValue:
@@ -617,6 +638,15 @@ class Publisher:
         return str(path), line if line is not None else getattr(origin, "line", None)
 
 
+def _inner_marks(values: List[str]) -> bool:
+    """True where some value holds a ':', ' ' or '<', which attribute_lines checks value by value."""
+    try:
+        joined = "\n".join(values)
+    except TypeError:
+        return False
+    return ":" in joined or " " in joined or "<" in joined
+
+
 def _one_block_per_dn(blocks: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
     """The blocks with those of one DN joined: bdii-update applies one block per DN of a plugin's
     output, and an entry can be both a SubCluster and a GlueCE."""
@@ -678,15 +708,52 @@ def rdn(value: str) -> str:
     return text
 
 
-def joined_entries(pieces: List[str], values: Sequence[str]) -> str:
-    """One entry per value: ``pieces`` joined with the value between each two."""
-    if len(pieces) == 4:
-        # gip's own template: the value is in the DN, the ID and the AppName.
-        head, first, second, tail = pieces
-        return "".join([f"{head}{v}{first}{v}{second}{v}{tail}" for v in values])
-    form = "%s".join(piece.replace("%", "%%") for piece in pieces)
+def safe_values(values: Sequence[str]) -> Optional[List[bytes]]:
+    """The values as ASCII bytes where every one passes the rule of _SAFE_VALUE; else None.
+
+    Checked with a few operations over all of them at once: a SubCluster may
+    hold 100,000 values.
+    """
+    try:
+        joined = "\n".join(values).encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    framed = b"\n" + joined + b"\n"
+    # One line break per value (none inside one), no value empty or starting with one of '._-'.
+    if (joined.translate(None, _SAFE_CHARACTERS_OR_NEWLINE) or joined.count(b"\n") != len(values) - 1
+            or _UNSAFE_START.search(framed)):
+        return None
+    return joined.split(b"\n")
+
+
+def prefixed(values: Iterable[object], prefix: str) -> List[str]:
+    """Each value as a string, after ``prefix`` (as the template's ``prefix ~ value``)."""
+    return [prefix + str(value) for value in values]
+
+
+def joined_entries(pieces: Sequence[str], values: Sequence[bytes]) -> List[bytes]:
+    """One entry per value, ``pieces`` joined with the value between each two, as UTF-8 parts
+    to print one after the other.
+
+    A chunk of entries is one %-format of the entry's form repeated: no
+    string per entry, and no copy of the whole, which may be 300 MB.
+    """
+    form = b"%s".join(piece.encode("utf-8").replace(b"%", b"%%") for piece in pieces)
     count = len(pieces) - 1
-    return "".join([form % ((value,) * count) for value in values])
+    if not values or (count == 0 and not form):
+        return []
+    arguments: List[bytes] = [b""] * (count * len(values))
+    for index in range(count):
+        arguments[index::count] = values
+    size = len(form) + count * (sum(map(len, values)) // len(values))
+    per_chunk = max(1, _CHUNK_BYTES // max(1, size))
+    chunk_form = form * per_chunk
+    chunks = []
+    for start in range(0, len(values), per_chunk):
+        entries = min(per_chunk, len(values) - start)
+        chunk = tuple(arguments[start * count:(start + entries) * count])
+        chunks.append((chunk_form if entries == per_chunk else form * entries) % chunk)
+    return chunks
 
 
 def _builtin(template: "jinja2.Template") -> bool:

@@ -325,9 +325,10 @@ def test_every_static_entry_is_printed_once_whatever_glue_says(glue):
 
 @pytest.mark.parametrize("count", [0, 1, 3, 4])
 def test_joined_entries_put_the_value_between_the_pieces(count):
-    pieces = [f"<{n}%s{{}}>" for n in range(count + 1)]
+    pieces = [f"<{n}%s{{}}\u00e9>" for n in range(count + 1)]
     values = ["a", "bb", "c-1.0"]
-    assert joined_entries(pieces, values) == "".join(v.join(pieces) for v in values)
+    joined = b"".join(joined_entries(pieces, [value.encode("ascii") for value in values]))
+    assert joined.decode("utf-8") == "".join(v.join(pieces) for v in values)
 
 
 SMALL_SITE_INFO = SiteConfig(path="site-info.def", values={}, vos=("atlas",), queues=(QueueConfig("q", ("atlas",)),))
