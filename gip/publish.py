@@ -59,9 +59,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 
 import gip
 from gip.errors import ConfigError
-from gip.ldifvalue import (
-    UnsafeValue, attribute_line, attribute_lines, attributes_block, dn_line, is_plain_block, plain_value_lines,
-)
+from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, attributes_block, dn_line, plain_value_lines
 from gip.report import Problem
 
 if TYPE_CHECKING:
@@ -281,7 +279,7 @@ class Publisher:
         each ending with a blank line; for GLUE 2 then the ApplicationEnvironments of each SubCluster.
 
         An entry whose file holds it in plain lines that print as they are
-        (ldifvalue.is_plain_block) goes out line for line as the file has
+        (StaticEntry.prints_as_written) goes out line for line as the file has
         it, gip's values spliced in; any other, attribute by attribute.
         """
         from gip.model import merged_attributes
@@ -290,9 +288,8 @@ class Publisher:
         for entry, replaced in site.merged_changes(version):
             pieces.append(self.dn(entry.dn, entry))
             source = entry.plain_source()
-            body = source[0][source[2]:source[3]] if source is not None else ""
-            if source is not None and is_plain_block(body):
-                pieces += self._spliced(entry, source, replaced) if replaced else [body, "\n"]
+            if source is not None and entry.prints_as_written():
+                pieces += self._spliced(entry, source, replaced) if replaced else [source[0][source[2]:source[3]], "\n"]
             else:
                 pieces.append(self.attributes(merged_attributes(entry, replaced), entry))
             pieces.append("\n")

@@ -19,7 +19,7 @@ from gip.dnkey import dn_key
 from gip.model import TagInput, build_site
 from gip.publish import MODE_MERGED_STATIC, MODE_PLUGIN, Publisher, builtin_template_dir
 from gip.siteconfig import QueueConfig, SiteConfig
-from gip.staticldif import parse_static_ldif
+from gip.staticldif import StaticEntry, parse_static_ldif
 from gip.tagfile import parse_tags
 from gip.tags import TagRule
 from gip.tagtree import TagSource
@@ -164,8 +164,6 @@ def static_files(draw: st.DrawFn) -> bytes:
 def test_a_plain_entry_printed_line_for_line_says_what_it_says_printed_attribute_by_attribute(
     data, policy, tags
 ):
-    import gip.publish
-
     config = CONFIG if policy else SiteConfig(path="site-info.def", values={}, vos=("atlas",),
                                               queues=(QueueConfig("q", ("atlas",)),), ce_state="PilotSCAS",
                                               state_policy="always")
@@ -173,14 +171,14 @@ def test_a_plain_entry_printed_line_for_line_says_what_it_says_printed_attribute
     source = TagSource("atlas", None, Path("info/atlas/atlas.ldif"))
     inputs = [TagInput(source, parse_tags(b"VO-atlas-t1 VO-atlas-t2" if tags else b"", "atlas", "g"))]
     outputs = []
-    for plain in (gip.publish.is_plain_block, lambda text: False):
+    for plain in (StaticEntry.prints_as_written, lambda entry: False):
         site = build_site(config, entries, inputs)
         publisher = Publisher([builtin_template_dir()])
-        original, gip.publish.is_plain_block = gip.publish.is_plain_block, plain
+        original, StaticEntry.prints_as_written = StaticEntry.prints_as_written, plain
         try:
             text = publisher.render_site(site, MODE_MERGED_STATIC, "1")
         finally:
-            gip.publish.is_plain_block = original
+            StaticEntry.prints_as_written = original
         assert_safe(text)
         outputs.append((ldif_map(text), sorted(map(str, publisher.problems))))
     assert outputs[0] == outputs[1]
