@@ -265,17 +265,19 @@ def test_more_families_than_the_block_limit_still_read_right():
     assert parse_tags(render_tag_file(tags), "a", "f").tags == tags
 
 
-@settings(max_examples=500)
-@given(
-    st.lists(
-        st.builds(
-            lambda family, tail: family + tail,
-            st.sampled_from(["CMSSW_", "cmssw_", "Atlas", "atlas", "X", "x", "p", "P", "a-B", "a-b", "1"]),
-            st.text("aAbB1_.Z", max_size=4),
-        ),
-        max_size=30,
-    )
+# Tails of tags in families that differ in case here and there.
+_family_tails = st.lists(
+    st.builds(
+        lambda family, tail: family + tail,
+        st.sampled_from(["CMSSW_", "cmssw_", "Atlas", "atlas", "X", "x", "p", "P", "a-B", "a-b", "1"]),
+        st.text("aAbB1_.Z", max_size=4),
+    ),
+    max_size=30,
 )
+
+
+@settings(max_examples=500)
+@given(_family_tails)
 def test_no_case_twins_is_never_wrong(tails):
     tags = sorted({"VO-x-" + tail for tail in tails})
     if _no_case_twins(tags, capitals_of(tags), len("VO-x-")):
@@ -283,17 +285,7 @@ def test_no_case_twins_is_never_wrong(tails):
 
 
 @settings(max_examples=500)
-@given(
-    st.lists(
-        st.builds(
-            lambda family, tail: family + tail,
-            st.sampled_from(["CMSSW_", "cmssw_", "Atlas", "atlas", "X", "x", "p", "P", "a-B", "a-b", "1"]),
-            st.text("aAbB1_.Z", max_size=4),
-        ),
-        max_size=30,
-    ),
-    st.booleans(),
-)
+@given(_family_tails, st.booleans())
 def test_stems_start_every_tag_ignoring_case(tails, in_order):
     tags = sorted({"VO-x-" + tail for tail in tails}) if in_order else ["VO-x-" + tail for tail in tails]
     read = parse_tags(render_tag_file(tags), "x", "f")
