@@ -338,6 +338,10 @@ class _Line(NamedTuple):
     ending: str
 
 
+# A line that gives an attribute, and the value bdii-update reads from it (None: unreadable).
+_Value = Tuple[_Line, Optional[str]]
+
+
 class _Block(NamedTuple):
     """Where bdii-update starts an entry: a ``dn:`` at ``column`` of logical line ``line``."""
 
@@ -355,13 +359,40 @@ class _Span(NamedTuple):
 
 
 class _Edits:
-    """Replacements for physical lines, applied in one pass at the end."""
+    """Replacements of whole lines, applied in one pass at the end, and what they noted and changed.
 
-    def __init__(self, physical: List[str]) -> None:
-        self.physical = physical
-        self.replaced: Dict[int, str] = {}
+    How a _Line's ``first`` and ``end`` locate it depends on how the text was read: see the subclasses.
+    """
+
+    def __init__(self) -> None:
         self.notes: List[Note] = []
         self.changes: List[Change] = []
+        self._lines: Dict[Tuple[str, str], str] = {}
+
+    def attribute_line(self, attribute: str, value: str) -> str:
+        """gip.ldifvalue.attribute_line(), checked once for each pair within one rewrite."""
+        line = self._lines.get((attribute, value))
+        if line is None:
+            line = self._lines[attribute, value] = attribute_line(attribute, value)
+        return line
+
+    def replace(self, line: _Line, text: str) -> None:
+        raise NotImplementedError
+
+    def insert_after(self, line: _Line, text: str) -> None:
+        raise NotImplementedError
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+
+class _LineEdits(_Edits):
+    """Edits of lines that are runs of ``physical`` lines: ``first`` and ``end`` are indexes into it."""
+
+    def __init__(self, physical: List[str]) -> None:
+        super().__init__()
+        self.physical = physical
+        self.replaced: Dict[int, str] = {}
 
     def replace(self, line: _Line, text: str) -> None:
         self.replaced[line.first] = text
@@ -381,6 +412,32 @@ class _Edits:
         return "".join(pieces)
 
 
+class _TextEdits(_Edits):
+    """Edits of single lines of ``output``: ``first`` and ``end`` are the offsets of a line and of its end."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__()
+        self.output = output
+        self.replaced: Dict[int, Tuple[int, str]] = {}
+
+    def replace(self, line: _Line, text: str) -> None:
+        self.replaced[line.first] = (line.end, text)
+
+    def insert_after(self, line: _Line, text: str) -> None:
+        _, before = self.replaced.get(line.first, (line.end, self.output[line.first:line.end]))
+        self.replaced[line.first] = (line.end, before + text)
+
+    def text(self) -> str:
+        pieces: List[str] = []
+        done = 0
+        for start in sorted(self.replaced):
+            end, text = self.replaced[start]
+            pieces += (self.output[done:start], text)
+            done = end
+        pieces.append(self.output[done:])
+        return "".join(pieces)
+
+
 def apply_overrides(output: str, overrides: Sequence[Override]) -> Applied:
     """The plugin's output with the state of each overridden entry applied as bdii-update reads it.
 
@@ -393,14 +450,21 @@ def _rewrite(output: str, overrides: Sequence[Override], watched: Iterable[str],
              by_key: Optional[Dict[str, List[Override]]] = None) -> Applied:
     """apply_overrides(), also reporting in ``handled_dns`` which ``watched`` DN keys the output holds."""
     by_key = _by_key(overrides) if by_key is None else by_key
+    wanted = set(by_key).union(watched)
+    applied = _plain_rewrite(output, by_key, wanted)
+    return _general_rewrite(output, by_key, wanted) if applied is None else applied
+
+
+def _general_rewrite(output: str, by_key: Mapping[str, Sequence[Override]], wanted: Set[str]) -> Applied:
+    """_rewrite() of any output, line by line as bdii-update reads it."""
     physical = _PHYSICAL_LINE.findall(output)
     # No line starts with a space after a line end: no line is folded.
     lines = _logical_lines(physical) if "\n " in output or "\r " in output else _unfolded_lines(physical)
     blocks = _blocks(lines)
-    edits = _Edits(physical)
+    edits = _LineEdits(physical)
     if not blocks:
         edits.notes.extend(_not_ldif_notes(output))
-    first = _first_blocks(blocks, set(by_key).union(watched))
+    first = _first_blocks(blocks, wanted)
     for key, index in first.items():
         span = _span(blocks, index, len(lines))
         for override in by_key.get(key, ()):
@@ -475,6 +539,10 @@ def _bdii_key(line: _Line, column: int, following: int) -> Optional[str]:
     text = line.content[column + 4:]
     if not line.ending:
         text = text[:-1]
+    return _dn_text_key(text)
+
+
+def _dn_text_key(text: str) -> Optional[str]:
     if text != text.strip():
         # bdii-update keeps spaces at the ends of a DN, so this entry matches no static one.
         return None
@@ -504,6 +572,106 @@ def _not_ldif_notes(output: str) -> List[Note]:
     return [Note(log.WARNING, "the plugin's output holds no 'dn:' line: passed through unchanged")]
 
 
+# -- plain output, read over the whole text ------------------------------------------
+#
+# Most plugins print only entries of plain lines: a 'dn:' line, then 'name: value'
+# lines. Such output is read with a few searches of the whole text rather than
+# line by line, with the same result: _plain_rewrite() gives what
+# _general_rewrite() gives, or None where the output is not plain.
+
+# What plain output has no line start with (searched in "\n" + the output lower-cased).
+_NOT_PLAIN_LINES = ("\n#", "\nchangetype:", "\nadd:", "\nreplace:", "\ndelete:")
+# A dn: line, and what bdii-update takes for its DN: the text from four characters after 'dn:'.
+_DN_LINE = re.compile(r"dn:.?(.*)\n")
+# Where dn_key() changes more than the case of an ASCII DN, or _dn_text_key() gives None.
+_DN_NOT_LOWER_CASE = tuple(character for character in map(chr, range(128))
+                           if character.isspace() and character != "\n") + ("\\",)
+
+
+def _plain_rewrite(output: str, by_key: Mapping[str, Sequence[Override]], wanted: Set[str]) -> Optional[Applied]:
+    """_general_rewrite() of plain output; None for output that is not plain.
+
+    Plain: ASCII, each line ended by a LF, none folded, every ``dn:`` at the
+    start of a line, no comment, changetype or operation line (add:, replace:,
+    delete:). Each entry is then old style, its lines read alone. In ASCII,
+    lower-casing keeps every character where it was, so an offset into the
+    lower-cased text is one into the output.
+    """
+    lowered = _plain_lowered(output)
+    if lowered is None:
+        return None
+    dn_lines = list(_DN_LINE.finditer(output))
+    if not dn_lines:
+        return None
+    first: Dict[str, int] = {}
+    for index, key in enumerate(_plain_keys([dn_line.group(1) for dn_line in dn_lines])):
+        if key is not None and key in wanted and key not in first:
+            first[key] = index
+    edits = _TextEdits(output)
+    for key, index in first.items():
+        start, body = dn_lines[index].span()
+        end = dn_lines[index + 1].start() if index + 1 < len(dn_lines) else len(output)
+        for override in by_key.get(key, ()):
+            values = _plain_values(output, lowered, body, end, override.attribute.lower())
+            if values and override.static_value is not None:
+                # What _apply_read() does to an old-style entry that gives the attribute.
+                _replace_values(values, override, edits)
+            else:
+                dn_line = _Line(start, body, output[start:body - 1], "\n")
+                _apply_read(dn_line, _plain_entry(output, body, end, values), override, edits)
+    return Applied(edits.text(), frozenset(first), tuple(edits.notes), tuple(edits.changes))
+
+
+def _plain_lowered(output: str) -> Optional[str]:
+    """``"\\n"`` and the output lower-cased, for plain output (see _plain_rewrite); else None."""
+    if not output.endswith("\n") or not output.isascii() or "\r" in output or "\n " in output:
+        return None
+    if output.count("dn:") != output.count("\ndn:") + output.startswith("dn:"):
+        return None
+    lowered = "\n" + output.lower()
+    if any(mark in lowered for mark in _NOT_PLAIN_LINES):
+        return None
+    return lowered
+
+
+def _plain_keys(texts: List[str]) -> Sequence[Optional[str]]:
+    """_dn_text_key() of each text (ASCII, none holding a line end)."""
+    joined = "\n".join(texts)
+    if any(character in joined for character in _DN_NOT_LOWER_CASE):
+        return [_dn_text_key(text) for text in texts]
+    return joined.lower().split("\n")
+
+
+def _plain_values(output: str, lowered: str, start: int, end: int, attribute: str) -> List[_Value]:
+    """The lines of plain ``output`` from offset ``start`` to ``end`` that give ``attribute``
+    (lower-cased), with the value each gives, as _read_line() reads them.
+
+    In ``lowered`` a line of the output at offset ``i`` follows the line end at ``i``.
+    """
+    values = []
+    needle = "\n" + attribute + ":"
+    at = lowered.find(needle, start, end + 1)
+    while at >= 0:
+        line_end = output.index("\n", at)
+        content = output[at:line_end]
+        values.append((_Line(at, line_end + 1, content, "\n"), _current_value(content[len(needle) - 1:])))
+        at = lowered.find(needle, line_end + 1, end + 1)
+    return values
+
+
+def _plain_entry(output: str, start: int, end: int, values: List[_Value]) -> _Entry:
+    """The _Entry that _read_entry() reads from the lines of plain ``output`` from offset ``start`` to ``end``,
+    which give the attribute in ``values``: old style, so ``closed`` does not matter."""
+    entry = _Entry()
+    entry.values = values
+    last = start + len(output[start:end].rstrip()) - 1
+    if last >= start:
+        line_start = max(output.rfind("\n", start, last) + 1, start)
+        line_end = output.index("\n", last)
+        entry.last_content = _Line(line_start, line_end + 1, output[line_start:line_end], "\n")
+    return entry
+
+
 # -- one override on one entry ----------------------------------------------------
 
 
@@ -516,7 +684,7 @@ class _Entry:
 
     def __init__(self) -> None:
         self.modify = False
-        self.values: List[Tuple[_Line, Optional[str]]] = []
+        self.values: List[_Value] = []
         self.operation_lines: List[Tuple[_Line, str]] = []
         self.last_content: Optional[_Line] = None
         self.closed = True
@@ -530,18 +698,23 @@ class _Entry:
 
 def _apply_one(lines: Sequence[_Line], span: _Span, override: Override, edits: _Edits) -> None:
     entry = _read_entry(lines, span, override.attribute.lower())
+    _apply_read(lines[span.start], entry, override, edits)
+
+
+def _apply_read(dn_line: _Line, entry: _Entry, override: Override, edits: _Edits) -> None:
+    """Applies ``override`` to the entry whose dn: line is ``dn_line``, as its lines were read."""
     problem = _entry_problem(entry, override)
-    if not lines[span.start].ending:
+    if not dn_line.ending:
         # The output ends on this entry's dn line, whose last character bdii-update cuts off; a
         # line added after it would end that line, and bdii-update would read another DN.
         problem = "the plugin's output ends on this entry's 'dn:' line, without a line end; left as it is"
     if problem is not None:
         edits.notes.append(Note(log.WARNING, f"{override.dn}: {problem}"))
     elif entry.values:
-        _replace_values(entry, override, edits)
+        _replace_values(entry.values, override, edits)
         _fit_operations(entry, override, edits)
     else:
-        _insert_value(lines[span.start], entry, override, edits)
+        _insert_value(dn_line, entry, override, edits)
 
 
 def _read_entry(lines: Sequence[_Line], span: _Span, attribute: str) -> _Entry:
@@ -619,12 +792,12 @@ def _entry_problem(entry: _Entry, override: Override) -> Optional[str]:
     return None
 
 
-def _replace_values(entry: _Entry, override: Override, edits: _Edits) -> None:
-    for line, current in entry.values:
+def _replace_values(values: Sequence[_Value], override: Override, edits: _Edits) -> None:
+    for line, current in values:
         if not override.wanted(current):
             continue
         name = line.content[:line.content.find(":")]
-        text = attribute_line(name, override.value)
+        text = edits.attribute_line(name, override.value)
         edits.replace(line, text[:-1] + line.ending)
         if current != override.value:
             edits.changes.append(Change(override.dn, override.attribute, current, override.value))
@@ -650,10 +823,10 @@ def _insert_value(dn_line: _Line, entry: _Entry, override: Override, edits: _Edi
         return
     after = entry.last_content or dn_line
     ending = after.ending or dn_line.ending or "\n"
-    text = attribute_line(override.attribute, override.value)
+    text = edits.attribute_line(override.attribute, override.value)
     if entry.modify:
         operation = "add" if override.static_value is None else "replace"
-        text = attribute_line(operation, override.attribute) + text + "-\n"
+        text = edits.attribute_line(operation, override.attribute) + text + "-\n"
         if not entry.closed:
             text = "-\n" + text
     text = text.replace("\n", ending)
