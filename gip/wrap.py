@@ -474,8 +474,11 @@ def _general_rewrite(output: str, by_key: Mapping[str, Sequence[Override]], want
 
 def _by_key(overrides: Sequence[Override]) -> Dict[str, List[Override]]:
     grouped: Dict[str, List[Override]] = {}
+    checked: Set[Tuple[str, str]] = set()
     for override in overrides:
-        attribute_line(override.attribute, override.value)
+        if (override.attribute, override.value) not in checked:
+            attribute_line(override.attribute, override.value)
+            checked.add((override.attribute, override.value))
         same = grouped.setdefault(dn_key(override.dn), [])
         if any(other.attribute.lower() == override.attribute.lower() for other in same):
             raise GipError(f"two state overrides for {override.attribute} of {override.dn}")
@@ -636,6 +639,8 @@ def _plain_lowered(output: str) -> Optional[str]:
 
 def _plain_keys(texts: List[str]) -> Sequence[Optional[str]]:
     """_dn_text_key() of each text (ASCII, none holding a line end)."""
+    if not texts:
+        return []
     joined = "\n".join(texts)
     if any(character in joined for character in _DN_NOT_LOWER_CASE):
         return [_dn_text_key(text) for text in texts]
@@ -869,7 +874,7 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
     fallbacks') the plugin printed.
     """
     by_key = _by_key(overrides)
-    checked = _checked_fallbacks(overrides, fallbacks)
+    checked = _checked_fallbacks(by_key, fallbacks)
     run = run_plugin(argv, timeout, grace)
     notes = _run_notes(run)
     unusable = _unusable(run)
@@ -879,22 +884,22 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
     assert run.output is not None
     applied = _rewrite(_terminated(run.output), overrides, set(checked).union(watched), by_key)
     missing = [block for key, block in checked.items() if key not in applied.handled_dns]
-    presence = _presence_notes(overrides, applied.handled_dns, checked)
+    presence = _presence_notes(by_key, applied.handled_dns, checked)
     notes.extend(applied.notes)
     notes.extend(presence)
     ok = not applied.notes and all(note.level < log.WARNING for note in presence)
     return WrapResult(_appended(applied.text, missing), tuple(notes), ok, applied.changes, applied.handled_dns)
 
 
-def _checked_fallbacks(overrides: Sequence[Override], fallbacks: Mapping[str, str]) -> Dict[str, str]:
-    """The fallback blocks, each proven to be one entry for its own DN; the overrides' order first."""
-    for key, block in fallbacks.items():
+def _checked_fallbacks(by_key: Mapping[str, Sequence[Override]], fallbacks: Mapping[str, str]) -> Dict[str, str]:
+    """The fallback blocks, each proven to be one entry for its own DN; the overrides' order (by_key's) first."""
+    for key, block in () if _all_plainly_one_entry(fallbacks) else fallbacks.items():
         if _plainly_one_entry(block, key):
             continue
         blocks = _blocks(_logical_lines(_PHYSICAL_LINE.findall(block)))
         if len(blocks) != 1 or (blocks[0].line, blocks[0].column) != (0, 0) or blocks[0].key != key:
             raise GipError(f"the state block for {key} is not one LDIF entry for that DN")
-    order = list(dict.fromkeys(dn_key(override.dn) for override in overrides))
+    order = list(by_key)
     order.extend(fallbacks)
     return {key: fallbacks[key] for key in dict.fromkeys(order) if key in fallbacks}
 
@@ -906,6 +911,23 @@ def _plainly_one_entry(block: str, key: str) -> bool:
     dn = first[4:]
     return (block.startswith("dn: ") and bool(newline) and block.count("dn:") == 1 and "\n " not in block
             and "\r" not in block and dn == dn.strip() and dn_key(dn) == key)
+
+
+def _all_plainly_one_entry(fallbacks: Mapping[str, str]) -> bool:
+    """True only where _plainly_one_entry() is for every block and its key, as gip's own blocks are:
+    checked over all blocks at once, for the thousands of CEs of a large site."""
+    blocks = list(fallbacks.values())
+    joined = "".join(blocks)
+    # Where every block starts with 'dn: ', no 'dn:' and no folded line spans two blocks.
+    if not joined.isascii() or "\r" in joined or "\n " in joined or joined.count("dn:") != len(blocks):
+        return False
+    dns = []
+    for block in blocks:
+        first, newline, _ = block.partition("\n")
+        if not newline or not first.startswith("dn: "):
+            return False
+        dns.append(first[4:])
+    return list(_plain_keys(dns)) == list(fallbacks)
 
 
 def _run_notes(run: PluginRun) -> List[Note]:
@@ -925,7 +947,7 @@ def _unusable(run: PluginRun) -> Optional[Note]:
     """Why the plugin's output must not be printed at all, or None when it may."""
     if not run.ok or run.output is None:
         return Note(log.WARNING, "printing only the state blocks: the plugin did not complete")
-    bad = _UNDECODABLE.search(run.output)
+    bad = _undecodable(run.output)
     if bad is None:
         return None
     line = _universal(run.output[:bad.start()]).count("\n") + 1
@@ -934,11 +956,25 @@ def _unusable(run: PluginRun) -> Optional[Note]:
                 f"holds byte 0x{byte:02x}, which is not UTF-8, and bdii-update drops such output whole")
 
 
-def _presence_notes(overrides: Sequence[Override], present: FrozenSet[str],
+def _undecodable(output: str) -> Optional[re.Match[str]]:
+    """Where the first byte that is not UTF-8 lies in the decoded output, or None."""
+    # Scanning with the regular expression costs far more than checking first that
+    # there is something to find: a lone surrogate is neither ASCII nor encodable.
+    if output.isascii():
+        return None
+    try:
+        output.encode("utf-8")
+    except UnicodeEncodeError:
+        return _UNDECODABLE.search(output)
+    return None
+
+
+def _presence_notes(by_key: Mapping[str, Sequence[Override]], present: FrozenSet[str],
                     fallbacks: Mapping[str, str]) -> List[Note]:
     """What became of entries the plugin did not print, or printed where gip only had a block."""
     notes = []
-    overridden = {dn_key(override.dn): override.dn for override in overrides}
+    # The DN as the last override of each entry spells it.
+    overridden = {key: same[-1].dn for key, same in by_key.items()}
     for key, dn in overridden.items():
         if key in present:
             continue

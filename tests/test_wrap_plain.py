@@ -9,7 +9,7 @@ the two readings: the same text, DNs, notes and changes, or the same error.
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Set, Tuple, Union
+from typing import Dict, List, Optional, Set, Tuple, Union
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from gip.dnkey import dn_key
 from gip.wrap import (
+    _UNDECODABLE,
+    _all_plainly_one_entry,
     GLUE1_STATE,
     GLUE2_STATE,
     Applied,
@@ -26,7 +28,9 @@ from gip.wrap import (
     _general_rewrite,
     _plain_keys,
     _plain_rewrite,
+    _plainly_one_entry,
     _rewrite,
+    _undecodable,
 )
 
 LONG = "GlueCEUniqueID=ce01.example.org:8443/cream-pbs-long,mds-vo-name=resource,o=grid"
@@ -181,6 +185,62 @@ def test_output_that_is_not_plain_is_read_line_by_line(output: str) -> None:
                 .map("".join), min_size=1))
 def test_dn_keys_of_ascii_lines_are_taken_at_once_as_one_by_one(texts: List[str]) -> None:
     assert list(_plain_keys(texts)) == [_dn_text_key(text) for text in texts]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters() | st.sampled_from(["\udc80", "\udcff", "\ud800", "\udc7f"])))
+def test_the_first_byte_that_is_not_utf8_is_found_as_by_the_scan(output: str) -> None:
+    found, scanned = _undecodable(output), _UNDECODABLE.search(output)
+    assert (found and found.span()) == (scanned and scanned.span())
+
+
+_BLOCK_TOKENS = st.sampled_from([
+    "dn: ", "dn:", f"dn: {SHORT}\n", " ", "\n", "\r", "\n ", "x", "é", "\\2c", "-\n",
+])
+
+
+@st.composite
+def state_blocks(draw: st.DrawFn) -> Dict[str, str]:
+    """Blocks as gip renders them, under the keys of their DNs spelled in some way; now and then one
+    with something inserted, or under another key."""
+    blocks = {}
+    for dn in draw(st.lists(st.sampled_from(DNS), unique=True)):
+        spelled = draw(st.sampled_from([dn, dn.lower(), dn + " ", dn.replace(",", ", "), dn.upper()]))
+        block = f"dn: {spelled}\nchangetype: modify\nreplace: {GLUE1_STATE}\n{GLUE1_STATE}: PilotSCAS\n-\n"
+        if draw(st.integers(0, 3)) == 0:
+            at = draw(st.integers(0, len(block)))
+            block = block[:at] + draw(_BLOCK_TOKENS) + block[at:]
+        key = dn_key(dn) if draw(st.integers(0, 5)) else draw(st.sampled_from([dn_key(LONG), dn, "o=grid"]))
+        blocks[key] = block
+    return blocks
+
+
+@settings(max_examples=1000, deadline=None)
+@given(state_blocks())
+def test_state_blocks_are_plainly_one_entry_at_once_only_where_each_is(blocks: Dict[str, str]) -> None:
+    each = all(_plainly_one_entry(block, key) for key, block in blocks.items())
+    assert each or not _all_plainly_one_entry(blocks)
+    if each and "".join(blocks.values()).isascii():
+        assert _all_plainly_one_entry(blocks)
+
+
+def test_gips_own_state_blocks_are_plainly_one_entry_at_once() -> None:
+    blocks = {dn_key(dn): f"dn: {dn}\nchangetype: modify\nreplace: {GLUE1_STATE}\n{GLUE1_STATE}: PilotSCAS\n-\n"
+              for dn in DNS}
+    assert _all_plainly_one_entry(blocks)
+    assert not _all_plainly_one_entry({**blocks, dn_key(LONG): blocks[dn_key(SHORT)]})
+
+
+@pytest.mark.parametrize("blocks", [
+    # A 'dn:' made of the end of one block and the start of the next.
+    {dn_key(LONG): f"dn: {LONG}\n-\nd", dn_key(SHORT): f"n:  {SHORT}\n-\n"},
+    # A DN with a space at its end that is not ASCII: no key that bdii-update matches.
+    {"\xa0o=grid": "dn: \xa0o=grid\n"},
+    {"o=grid\x85": "dn: o=grid\x85\n"},
+])
+def test_blocks_not_each_plainly_one_entry_are_not_so_at_once(blocks: Dict[str, str]) -> None:
+    assert not all(_plainly_one_entry(block, key) for key, block in blocks.items())
+    assert not _all_plainly_one_entry(blocks)
 
 
 def test_the_plain_reading_is_the_one_taken_for_plain_output() -> None:
