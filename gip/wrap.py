@@ -582,8 +582,10 @@ def _not_ldif_notes(output: str) -> List[Note]:
 # line by line, with the same result: _plain_rewrite() gives what
 # _general_rewrite() gives, or None where the output is not plain.
 
-# What plain output has no line start with (searched in "\n" + the output lower-cased).
-_NOT_PLAIN_LINES = ("\n#", "\nchangetype:", "\nadd:", "\nreplace:", "\ndelete:")
+# What no line of plain output starts with (searched in "\n" + the output lower-cased): a space (a folded
+# line, or one that bdii-update would read as folded were it not the first), a comment, a changetype or an
+# operation.
+_NOT_PLAIN_LINE = re.compile(r"\n(?:[ #]|changetype:|add:|replace:|delete:)")
 # A dn: line, and what bdii-update takes for its DN: the text from four characters after 'dn:'.
 _DN_LINE = re.compile(r"dn:.?(.*)\n")
 # Where dn_key() changes more than the case of an ASCII DN, or _dn_text_key() gives None.
@@ -594,9 +596,10 @@ _DN_NOT_LOWER_CASE = tuple(character for character in map(chr, range(128))
 def _plain_rewrite(output: str, by_key: Mapping[str, Sequence[Override]], wanted: Set[str]) -> Optional[Applied]:
     """_general_rewrite() of plain output; None for output that is not plain.
 
-    Plain: ASCII, each line ended by a LF, none folded, every ``dn:`` at the
-    start of a line, no comment, changetype or operation line (add:, replace:,
-    delete:). Each entry is then old style, its lines read alone. In ASCII,
+    Plain: ASCII, each line ended by a LF, none starting with a space (none
+    folded), every ``dn:`` at the start of a line, no comment, changetype or
+    operation line (add:, replace:, delete:). Each entry is then old style,
+    its lines read alone. In ASCII,
     lower-casing keeps every character where it was, so an offset into the
     lower-cased text is one into the output.
     """
@@ -627,14 +630,12 @@ def _plain_rewrite(output: str, by_key: Mapping[str, Sequence[Override]], wanted
 
 def _plain_lowered(output: str) -> Optional[str]:
     """``"\\n"`` and the output lower-cased, for plain output (see _plain_rewrite); else None."""
-    if not output.endswith("\n") or not output.isascii() or "\r" in output or "\n " in output:
+    if not output.endswith("\n") or not output.isascii() or "\r" in output:
         return None
     if output.count("dn:") != output.count("\ndn:") + output.startswith("dn:"):
         return None
     lowered = "\n" + output.lower()
-    if any(mark in lowered for mark in _NOT_PLAIN_LINES):
-        return None
-    return lowered
+    return None if _NOT_PLAIN_LINE.search(lowered) else lowered
 
 
 def _plain_keys(texts: List[str]) -> Sequence[Optional[str]]:
