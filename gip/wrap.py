@@ -588,7 +588,7 @@ def _not_ldif_notes(output: str) -> List[Note]:
 _NOT_PLAIN_LINE = re.compile(r"\n(?:[ #]|changetype:|add:|replace:|delete:)")
 # A dn: line, and what bdii-update takes for its DN: the text from four characters after 'dn:'.
 _DN_LINE = re.compile(r"dn:.?(.*)\n")
-# Where dn_key() changes more than the case of an ASCII DN, or _dn_text_key() gives None.
+# The characters for which dn_key() does more to an ASCII DN than lower-case it, or _dn_text_key() gives None.
 _DN_NOT_LOWER_CASE = tuple(character for character in map(chr, range(128))
                            if character.isspace() and character != "\n") + ("\\",)
 
@@ -599,9 +599,8 @@ def _plain_rewrite(output: str, by_key: Mapping[str, Sequence[Override]], wanted
     Plain: ASCII, each line ended by a LF, none starting with a space (none
     folded), every ``dn:`` at the start of a line, no comment, changetype or
     operation line (add:, replace:, delete:). Each entry is then old style,
-    its lines read alone. In ASCII,
-    lower-casing keeps every character where it was, so an offset into the
-    lower-cased text is one into the output.
+    its lines read alone. In ASCII, lower-casing keeps every character where
+    it was, so an offset into the lower-cased text is one into the output.
     """
     lowered = _plain_lowered(output)
     if lowered is None:
