@@ -475,11 +475,11 @@ def _general_rewrite(output: str, by_key: Mapping[str, Sequence[Override]], want
 def _by_key(overrides: Sequence[Override]) -> Dict[str, List[Override]]:
     grouped: Dict[str, List[Override]] = {}
     checked: Set[Tuple[str, str]] = set()
-    for override in overrides:
+    for override, key in zip(overrides, dn_keys([override.dn for override in overrides])):
         if (override.attribute, override.value) not in checked:
             attribute_line(override.attribute, override.value)
             checked.add((override.attribute, override.value))
-        same = grouped.setdefault(dn_key(override.dn), [])
+        same = grouped.setdefault(key, [])
         if any(other.attribute.lower() == override.attribute.lower() for other in same):
             raise GipError(f"two state overrides for {override.attribute} of {override.dn}")
         same.append(override)
@@ -638,12 +638,25 @@ def _plain_lowered(output: str) -> Optional[str]:
 
 
 def _plain_keys(texts: List[str]) -> Sequence[Optional[str]]:
-    """_dn_text_key() of each text (ASCII, none holding a line end)."""
-    if not texts:
-        return []
-    joined = "\n".join(texts)
+    """_dn_text_key() of each text."""
+    keys = _lower_cased_keys(texts)
+    return [_dn_text_key(text) for text in texts] if keys is None else keys
+
+
+def dn_keys(dns: Sequence[str]) -> List[str]:
+    """gip.dnkey.dn_key() of each DN: at once, where that is all it does to any of them."""
+    keys = _lower_cased_keys(dns)
+    return [dn_key(dn) for dn in dns] if keys is None else keys
+
+
+def _lower_cased_keys(dns: Sequence[str]) -> Optional[List[str]]:
+    """dn_key() and _dn_text_key() of each DN, lowered all at once, where all they do to every DN is
+    lower-case it: ASCII, without spaces, escapes or line ends; else None."""
+    joined = "\n".join(dns)
+    if not dns or not joined.isascii() or joined.count("\n") != len(dns) - 1:
+        return None
     if any(character in joined for character in _DN_NOT_LOWER_CASE):
-        return [_dn_text_key(text) for text in texts]
+        return None
     return joined.lower().split("\n")
 
 
