@@ -906,15 +906,20 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
 
 def _checked_fallbacks(by_key: Mapping[str, Sequence[Override]], fallbacks: Mapping[str, str]) -> Dict[str, str]:
     """The fallback blocks, each proven to be one entry for its own DN; the overrides' order (by_key's) first."""
-    for key, block in () if _all_plainly_one_entry(fallbacks) else fallbacks.items():
-        if _plainly_one_entry(block, key):
-            continue
-        blocks = _blocks(_logical_lines(_PHYSICAL_LINE.findall(block)))
-        if len(blocks) != 1 or (blocks[0].line, blocks[0].column) != (0, 0) or blocks[0].key != key:
-            raise GipError(f"the state block for {key} is not one LDIF entry for that DN")
+    if not _all_plainly_one_entry(fallbacks):
+        for key, block in fallbacks.items():
+            _check_fallback(key, block)
     order = list(by_key)
     order.extend(fallbacks)
     return {key: fallbacks[key] for key in dict.fromkeys(order) if key in fallbacks}
+
+
+def _check_fallback(key: str, block: str) -> None:
+    if _plainly_one_entry(block, key):
+        return
+    blocks = _blocks(_logical_lines(_PHYSICAL_LINE.findall(block)))
+    if len(blocks) != 1 or (blocks[0].line, blocks[0].column) != (0, 0) or blocks[0].key != key:
+        raise GipError(f"the state block for {key} is not one LDIF entry for that DN")
 
 
 def _plainly_one_entry(block: str, key: str) -> bool:
