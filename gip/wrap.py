@@ -338,6 +338,10 @@ class _Line(NamedTuple):
     ending: str
 
 
+# A line that gives an attribute, and the value bdii-update reads from it (None: unreadable).
+_Value = Tuple[_Line, Optional[str]]
+
+
 class _Block(NamedTuple):
     """Where bdii-update starts an entry: a ``dn:`` at ``column`` of logical line ``line``."""
 
@@ -355,13 +359,40 @@ class _Span(NamedTuple):
 
 
 class _Edits:
-    """Replacements for physical lines, applied in one pass at the end."""
+    """Replacements of whole lines, applied in one pass at the end, and what they noted and changed.
 
-    def __init__(self, physical: List[str]) -> None:
-        self.physical = physical
-        self.replaced: Dict[int, str] = {}
+    How a _Line's ``first`` and ``end`` locate it depends on how the text was read: see the subclasses.
+    """
+
+    def __init__(self) -> None:
         self.notes: List[Note] = []
         self.changes: List[Change] = []
+        self._lines: Dict[Tuple[str, str], str] = {}
+
+    def attribute_line(self, attribute: str, value: str) -> str:
+        """gip.ldifvalue.attribute_line(), checked once for each pair within one rewrite."""
+        line = self._lines.get((attribute, value))
+        if line is None:
+            line = self._lines[attribute, value] = attribute_line(attribute, value)
+        return line
+
+    def replace(self, line: _Line, text: str) -> None:
+        raise NotImplementedError
+
+    def insert_after(self, line: _Line, text: str) -> None:
+        raise NotImplementedError
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+
+class _LineEdits(_Edits):
+    """Edits of lines that are runs of ``physical`` lines: ``first`` and ``end`` are indexes into it."""
+
+    def __init__(self, physical: List[str]) -> None:
+        super().__init__()
+        self.physical = physical
+        self.replaced: Dict[int, str] = {}
 
     def replace(self, line: _Line, text: str) -> None:
         self.replaced[line.first] = text
@@ -381,6 +412,32 @@ class _Edits:
         return "".join(pieces)
 
 
+class _TextEdits(_Edits):
+    """Edits of single lines of ``output``: ``first`` and ``end`` are the offsets of a line and of its end."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__()
+        self.output = output
+        self.replaced: Dict[int, Tuple[int, str]] = {}
+
+    def replace(self, line: _Line, text: str) -> None:
+        self.replaced[line.first] = (line.end, text)
+
+    def insert_after(self, line: _Line, text: str) -> None:
+        _, before = self.replaced.get(line.first, (line.end, self.output[line.first:line.end]))
+        self.replaced[line.first] = (line.end, before + text)
+
+    def text(self) -> str:
+        pieces: List[str] = []
+        done = 0
+        for start in sorted(self.replaced):
+            end, text = self.replaced[start]
+            pieces += (self.output[done:start], text)
+            done = end
+        pieces.append(self.output[done:])
+        return "".join(pieces)
+
+
 def apply_overrides(output: str, overrides: Sequence[Override]) -> Applied:
     """The plugin's output with the state of each overridden entry applied as bdii-update reads it.
 
@@ -393,14 +450,21 @@ def _rewrite(output: str, overrides: Sequence[Override], watched: Iterable[str],
              by_key: Optional[Dict[str, List[Override]]] = None) -> Applied:
     """apply_overrides(), also reporting in ``handled_dns`` which ``watched`` DN keys the output holds."""
     by_key = _by_key(overrides) if by_key is None else by_key
+    wanted = set(by_key).union(watched)
+    applied = _plain_rewrite(output, by_key, wanted)
+    return _general_rewrite(output, by_key, wanted) if applied is None else applied
+
+
+def _general_rewrite(output: str, by_key: Mapping[str, Sequence[Override]], wanted: Set[str]) -> Applied:
+    """_rewrite() of any output, line by line as bdii-update reads it."""
     physical = _PHYSICAL_LINE.findall(output)
     # No line starts with a space after a line end: no line is folded.
     lines = _logical_lines(physical) if "\n " in output or "\r " in output else _unfolded_lines(physical)
     blocks = _blocks(lines)
-    edits = _Edits(physical)
+    edits = _LineEdits(physical)
     if not blocks:
         edits.notes.extend(_not_ldif_notes(output))
-    first = _first_blocks(blocks, set(by_key).union(watched))
+    first = _first_blocks(blocks, wanted)
     for key, index in first.items():
         span = _span(blocks, index, len(lines))
         for override in by_key.get(key, ()):
@@ -410,9 +474,12 @@ def _rewrite(output: str, overrides: Sequence[Override], watched: Iterable[str],
 
 def _by_key(overrides: Sequence[Override]) -> Dict[str, List[Override]]:
     grouped: Dict[str, List[Override]] = {}
-    for override in overrides:
-        attribute_line(override.attribute, override.value)
-        same = grouped.setdefault(dn_key(override.dn), [])
+    checked: Set[Tuple[str, str]] = set()
+    for override, key in zip(overrides, dn_keys([override.dn for override in overrides])):
+        if (override.attribute, override.value) not in checked:
+            attribute_line(override.attribute, override.value)
+            checked.add((override.attribute, override.value))
+        same = grouped.setdefault(key, [])
         if any(other.attribute.lower() == override.attribute.lower() for other in same):
             raise GipError(f"two state overrides for {override.attribute} of {override.dn}")
         same.append(override)
@@ -475,6 +542,10 @@ def _bdii_key(line: _Line, column: int, following: int) -> Optional[str]:
     text = line.content[column + 4:]
     if not line.ending:
         text = text[:-1]
+    return _dn_text_key(text)
+
+
+def _dn_text_key(text: str) -> Optional[str]:
     if text != text.strip():
         # bdii-update keeps spaces at the ends of a DN, so this entry matches no static one.
         return None
@@ -504,6 +575,121 @@ def _not_ldif_notes(output: str) -> List[Note]:
     return [Note(log.WARNING, "the plugin's output holds no 'dn:' line: passed through unchanged")]
 
 
+# -- plain output, read over the whole text ------------------------------------------
+#
+# Most plugins print only entries of plain lines: a 'dn:' line, then 'name: value'
+# lines. Such output is read with a few searches of the whole text rather than
+# line by line, with the same result: _plain_rewrite() gives what
+# _general_rewrite() gives, or None where the output is not plain.
+
+# What no line of plain output starts with (searched in "\n" + the output lower-cased): a space (a folded
+# line, or one that bdii-update would read as folded were it not the first), a comment, a changetype or an
+# operation.
+_NOT_PLAIN_LINE = re.compile(r"\n(?:[ #]|changetype:|add:|replace:|delete:)")
+# A dn: line, and what bdii-update takes for its DN: the text from four characters after 'dn:'.
+_DN_LINE = re.compile(r"dn:.?(.*)\n")
+# The characters for which dn_key() does more to an ASCII DN than lower-case it, or _dn_text_key() gives None.
+_DN_NOT_LOWER_CASE = tuple(character for character in map(chr, range(128))
+                           if character.isspace() and character != "\n") + ("\\",)
+
+
+def _plain_rewrite(output: str, by_key: Mapping[str, Sequence[Override]], wanted: Set[str]) -> Optional[Applied]:
+    """_general_rewrite() of plain output; None for output that is not plain.
+
+    Plain: ASCII, each line ended by a LF, none starting with a space (none
+    folded), every ``dn:`` at the start of a line, no comment, changetype or
+    operation line (add:, replace:, delete:). Each entry is then old style,
+    its lines read alone. In ASCII, lower-casing keeps every character where
+    it was, so an offset into the lower-cased text is one into the output.
+    """
+    lowered = _plain_lowered(output)
+    if lowered is None:
+        return None
+    dn_lines = list(_DN_LINE.finditer(output))
+    if not dn_lines:
+        return None
+    first: Dict[str, int] = {}
+    for index, key in enumerate(_plain_keys([dn_line.group(1) for dn_line in dn_lines])):
+        if key is not None and key in wanted and key not in first:
+            first[key] = index
+    edits = _TextEdits(output)
+    for key, index in first.items():
+        start, body = dn_lines[index].span()
+        end = dn_lines[index + 1].start() if index + 1 < len(dn_lines) else len(output)
+        for override in by_key.get(key, ()):
+            values = _plain_values(output, lowered, body, end, override.attribute.lower())
+            if values and override.static_value is not None:
+                # What _apply_read() does to an old-style entry that gives the attribute.
+                _replace_values(values, override, edits)
+            else:
+                dn_line = _Line(start, body, output[start:body - 1], "\n")
+                _apply_read(dn_line, _plain_entry(output, body, end, values), override, edits)
+    return Applied(edits.text(), frozenset(first), tuple(edits.notes), tuple(edits.changes))
+
+
+def _plain_lowered(output: str) -> Optional[str]:
+    """``"\\n"`` and the output lower-cased, for plain output (see _plain_rewrite); else None."""
+    if not output.endswith("\n") or not output.isascii() or "\r" in output:
+        return None
+    if output.count("dn:") != output.count("\ndn:") + output.startswith("dn:"):
+        return None
+    lowered = "\n" + output.lower()
+    return None if _NOT_PLAIN_LINE.search(lowered) else lowered
+
+
+def _plain_keys(texts: List[str]) -> Sequence[Optional[str]]:
+    """_dn_text_key() of each text."""
+    keys = _lower_cased_keys(texts)
+    return [_dn_text_key(text) for text in texts] if keys is None else keys
+
+
+def dn_keys(dns: Sequence[str]) -> List[str]:
+    """gip.dnkey.dn_key() of each DN: at once, where that is all it does to any of them."""
+    keys = _lower_cased_keys(dns)
+    return [dn_key(dn) for dn in dns] if keys is None else keys
+
+
+def _lower_cased_keys(dns: Sequence[str]) -> Optional[List[str]]:
+    """dn_key() and _dn_text_key() of each DN, lowered all at once, where all they do to every DN is
+    lower-case it: ASCII, without spaces, escapes or line ends; else None."""
+    joined = "\n".join(dns)
+    if not dns or not joined.isascii() or joined.count("\n") != len(dns) - 1:
+        return None
+    if any(character in joined for character in _DN_NOT_LOWER_CASE):
+        return None
+    return joined.lower().split("\n")
+
+
+def _plain_values(output: str, lowered: str, start: int, end: int, attribute: str) -> List[_Value]:
+    """The lines of plain ``output`` from offset ``start`` to ``end`` that give ``attribute``
+    (lower-cased), with the value each gives, as _read_line() reads them.
+
+    In ``lowered`` a line of the output at offset ``i`` follows the line end at ``i``.
+    """
+    values = []
+    needle = "\n" + attribute + ":"
+    at = lowered.find(needle, start, end + 1)
+    while at >= 0:
+        line_end = output.index("\n", at)
+        content = output[at:line_end]
+        values.append((_Line(at, line_end + 1, content, "\n"), _current_value(content[len(needle) - 1:])))
+        at = lowered.find(needle, line_end + 1, end + 1)
+    return values
+
+
+def _plain_entry(output: str, start: int, end: int, values: List[_Value]) -> _Entry:
+    """The _Entry that _read_entry() reads from the lines of plain ``output`` from offset ``start`` to ``end``,
+    which give the attribute in ``values``: old style, so ``closed`` does not matter."""
+    entry = _Entry()
+    entry.values = values
+    last = start + len(output[start:end].rstrip()) - 1
+    if last >= start:
+        line_start = max(output.rfind("\n", start, last) + 1, start)
+        line_end = output.index("\n", last)
+        entry.last_content = _Line(line_start, line_end + 1, output[line_start:line_end], "\n")
+    return entry
+
+
 # -- one override on one entry ----------------------------------------------------
 
 
@@ -516,7 +702,7 @@ class _Entry:
 
     def __init__(self) -> None:
         self.modify = False
-        self.values: List[Tuple[_Line, Optional[str]]] = []
+        self.values: List[_Value] = []
         self.operation_lines: List[Tuple[_Line, str]] = []
         self.last_content: Optional[_Line] = None
         self.closed = True
@@ -530,18 +716,23 @@ class _Entry:
 
 def _apply_one(lines: Sequence[_Line], span: _Span, override: Override, edits: _Edits) -> None:
     entry = _read_entry(lines, span, override.attribute.lower())
+    _apply_read(lines[span.start], entry, override, edits)
+
+
+def _apply_read(dn_line: _Line, entry: _Entry, override: Override, edits: _Edits) -> None:
+    """Applies ``override`` to the entry whose dn: line is ``dn_line``, as its lines were read."""
     problem = _entry_problem(entry, override)
-    if not lines[span.start].ending:
+    if not dn_line.ending:
         # The output ends on this entry's dn line, whose last character bdii-update cuts off; a
         # line added after it would end that line, and bdii-update would read another DN.
         problem = "the plugin's output ends on this entry's 'dn:' line, without a line end; left as it is"
     if problem is not None:
         edits.notes.append(Note(log.WARNING, f"{override.dn}: {problem}"))
     elif entry.values:
-        _replace_values(entry, override, edits)
+        _replace_values(entry.values, override, edits)
         _fit_operations(entry, override, edits)
     else:
-        _insert_value(lines[span.start], entry, override, edits)
+        _insert_value(dn_line, entry, override, edits)
 
 
 def _read_entry(lines: Sequence[_Line], span: _Span, attribute: str) -> _Entry:
@@ -619,12 +810,12 @@ def _entry_problem(entry: _Entry, override: Override) -> Optional[str]:
     return None
 
 
-def _replace_values(entry: _Entry, override: Override, edits: _Edits) -> None:
-    for line, current in entry.values:
+def _replace_values(values: Sequence[_Value], override: Override, edits: _Edits) -> None:
+    for line, current in values:
         if not override.wanted(current):
             continue
         name = line.content[:line.content.find(":")]
-        text = attribute_line(name, override.value)
+        text = edits.attribute_line(name, override.value)
         edits.replace(line, text[:-1] + line.ending)
         if current != override.value:
             edits.changes.append(Change(override.dn, override.attribute, current, override.value))
@@ -650,10 +841,10 @@ def _insert_value(dn_line: _Line, entry: _Entry, override: Override, edits: _Edi
         return
     after = entry.last_content or dn_line
     ending = after.ending or dn_line.ending or "\n"
-    text = attribute_line(override.attribute, override.value)
+    text = edits.attribute_line(override.attribute, override.value)
     if entry.modify:
         operation = "add" if override.static_value is None else "replace"
-        text = attribute_line(operation, override.attribute) + text + "-\n"
+        text = edits.attribute_line(operation, override.attribute) + text + "-\n"
         if not entry.closed:
             text = "-\n" + text
     text = text.replace("\n", ending)
@@ -696,7 +887,7 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
     fallbacks') the plugin printed.
     """
     by_key = _by_key(overrides)
-    checked = _checked_fallbacks(overrides, fallbacks)
+    checked = _checked_fallbacks(by_key, fallbacks)
     run = run_plugin(argv, timeout, grace)
     notes = _run_notes(run)
     unusable = _unusable(run)
@@ -706,24 +897,29 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
     assert run.output is not None
     applied = _rewrite(_terminated(run.output), overrides, set(checked).union(watched), by_key)
     missing = [block for key, block in checked.items() if key not in applied.handled_dns]
-    presence = _presence_notes(overrides, applied.handled_dns, checked)
+    presence = _presence_notes(by_key, applied.handled_dns, checked)
     notes.extend(applied.notes)
     notes.extend(presence)
     ok = not applied.notes and all(note.level < log.WARNING for note in presence)
     return WrapResult(_appended(applied.text, missing), tuple(notes), ok, applied.changes, applied.handled_dns)
 
 
-def _checked_fallbacks(overrides: Sequence[Override], fallbacks: Mapping[str, str]) -> Dict[str, str]:
-    """The fallback blocks, each proven to be one entry for its own DN; the overrides' order first."""
-    for key, block in fallbacks.items():
-        if _plainly_one_entry(block, key):
-            continue
-        blocks = _blocks(_logical_lines(_PHYSICAL_LINE.findall(block)))
-        if len(blocks) != 1 or (blocks[0].line, blocks[0].column) != (0, 0) or blocks[0].key != key:
-            raise GipError(f"the state block for {key} is not one LDIF entry for that DN")
-    order = list(dict.fromkeys(dn_key(override.dn) for override in overrides))
+def _checked_fallbacks(by_key: Mapping[str, Sequence[Override]], fallbacks: Mapping[str, str]) -> Dict[str, str]:
+    """The fallback blocks, each proven to be one entry for its own DN; the overrides' order (by_key's) first."""
+    if not _all_plainly_one_entry(fallbacks):
+        for key, block in fallbacks.items():
+            _check_fallback(key, block)
+    order = list(by_key)
     order.extend(fallbacks)
     return {key: fallbacks[key] for key in dict.fromkeys(order) if key in fallbacks}
+
+
+def _check_fallback(key: str, block: str) -> None:
+    if _plainly_one_entry(block, key):
+        return
+    blocks = _blocks(_logical_lines(_PHYSICAL_LINE.findall(block)))
+    if len(blocks) != 1 or (blocks[0].line, blocks[0].column) != (0, 0) or blocks[0].key != key:
+        raise GipError(f"the state block for {key} is not one LDIF entry for that DN")
 
 
 def _plainly_one_entry(block: str, key: str) -> bool:
@@ -733,6 +929,23 @@ def _plainly_one_entry(block: str, key: str) -> bool:
     dn = first[4:]
     return (block.startswith("dn: ") and bool(newline) and block.count("dn:") == 1 and "\n " not in block
             and "\r" not in block and dn == dn.strip() and dn_key(dn) == key)
+
+
+def _all_plainly_one_entry(fallbacks: Mapping[str, str]) -> bool:
+    """True only where _plainly_one_entry() is for every block and its key, as gip's own blocks are:
+    checked over all blocks at once, for the thousands of CEs of a large site."""
+    blocks = list(fallbacks.values())
+    joined = "".join(blocks)
+    # Where every block starts with 'dn: ', no 'dn:' and no folded line spans two blocks.
+    if not joined.isascii() or "\r" in joined or "\n " in joined or joined.count("dn:") != len(blocks):
+        return False
+    dns = []
+    for block in blocks:
+        first, newline, _ = block.partition("\n")
+        if not newline or not first.startswith("dn: "):
+            return False
+        dns.append(first[4:])
+    return list(_plain_keys(dns)) == list(fallbacks)
 
 
 def _run_notes(run: PluginRun) -> List[Note]:
@@ -752,7 +965,7 @@ def _unusable(run: PluginRun) -> Optional[Note]:
     """Why the plugin's output must not be printed at all, or None when it may."""
     if not run.ok or run.output is None:
         return Note(log.WARNING, "printing only the state blocks: the plugin did not complete")
-    bad = _UNDECODABLE.search(run.output)
+    bad = _undecodable(run.output)
     if bad is None:
         return None
     line = _universal(run.output[:bad.start()]).count("\n") + 1
@@ -761,11 +974,25 @@ def _unusable(run: PluginRun) -> Optional[Note]:
                 f"holds byte 0x{byte:02x}, which is not UTF-8, and bdii-update drops such output whole")
 
 
-def _presence_notes(overrides: Sequence[Override], present: FrozenSet[str],
+def _undecodable(output: str) -> Optional[re.Match[str]]:
+    """Where the first byte that is not UTF-8 lies in the decoded output, or None."""
+    # Scanning with the regular expression costs far more than checking first that
+    # there is something to find: a lone surrogate is neither ASCII nor encodable.
+    if output.isascii():
+        return None
+    try:
+        output.encode("utf-8")
+    except UnicodeEncodeError:
+        return _UNDECODABLE.search(output)
+    return None
+
+
+def _presence_notes(by_key: Mapping[str, Sequence[Override]], present: FrozenSet[str],
                     fallbacks: Mapping[str, str]) -> List[Note]:
     """What became of entries the plugin did not print, or printed where gip only had a block."""
     notes = []
-    overridden = {dn_key(override.dn): override.dn for override in overrides}
+    # The DN as the last override of each entry spells it.
+    overridden = {key: same[-1].dn for key, same in by_key.items()}
     for key, dn in overridden.items():
         if key in present:
             continue

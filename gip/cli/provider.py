@@ -393,17 +393,14 @@ def wrapped_output(site: Site, command: List[str], timeout: float, options: Opti
     from gip import wrap
     from gip.publish import Publisher, template_dirs
 
-    from gip.dnkey import dn_key
-
     publisher = Publisher(template_dirs(options.templates, problems))
     blocks = publisher.plugin_blocks(site, options.glue)
     problems.extend(publisher.problems)
     # The SubClusters' blocks carry tags, kept as parts (they are most of the output); the others set states.
-    subclusters = {dn_key(sc.entry.dn) for sc in site.subclusters if sc.entry is not None}
+    subclusters = set(wrap.dn_keys([sc.entry.dn for sc in site.subclusters if sc.entry is not None]))
     tags: Dict[str, List[bytes]] = {}
     fallbacks: Dict[str, str] = {}
-    for dn, parts in blocks:
-        key = dn_key(dn)
+    for key, (_, parts) in zip(wrap.dn_keys([dn for dn, _ in blocks]), blocks):
         if key in subclusters:
             tags[key] = parts
         else:
