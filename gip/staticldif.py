@@ -41,11 +41,14 @@ from gip.report import Problem
 # (attribute, value as the parser gives it, line, the line as written once unfolded)
 _Pair = Tuple[str, Optional[bytes], int, str]
 # What only the parser reads right, besides CR characters: continuation and
-# comment lines, base64 (::) and URL (:<) values, found by two substring
-# searches (a regular expression anchored at every line start is ten times
-# slower) in a copy of the file where ' ' reads '#' and '<' reads ':'. A line
-# 'version: 1' is an attribute inside a record; only the file's first is special.
-_MARKED = bytes.maketrans(b" <", b"#:")
+# comment lines, found in the file's line marks (its colons, newlines, blanks
+# and '#', a tenth of a YAIM file: a line that starts with ' ' or '#' leaves
+# '\n ' or '\n#' there, as may a line the plain reading refuses anyway), and
+# base64 (::) and URL (:<) values, found in a copy of the file where '<' reads
+# ':'. A regular expression anchored at every line start is ten times slower.
+# A line 'version: 1' is an attribute inside a record; only the file's first is special.
+_NOT_LINE_MARK = bytes(byte for byte in range(256) if byte not in b":\n #")
+_URL_AS_BASE64 = bytes.maketrans(b"<", b":")
 _NOT_COLON_OR_NEWLINE = bytes(byte for byte in range(256) if byte not in b":\n")
 # DNs that are certainly valid as they are: attribute=value RDNs, no escapes,
 # no multi-valued RDNs, no spaces. Any other DN goes to the parser.
@@ -382,8 +385,8 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
     """
     if b"\r" in data or data.startswith((b" ", b"#", b"version:")):
         return None
-    marked = data.translate(_MARKED)
-    if b"\n#" in marked or b"::" in marked:
+    marks = data.translate(None, _NOT_LINE_MARK)
+    if b"\n " in marks or b"\n#" in marks or b"::" in data.translate(_URL_AS_BASE64):
         return None
     if not data.isascii():
         return _parse_plain_chunks(data, path)
@@ -397,7 +400,7 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
     if records is None:
         return None
     result, lines_in_records = records
-    with_colon = (data.translate(None, _NOT_COLON_OR_NEWLINE) + b"\n").count(b":\n")
+    with_colon = (marks.translate(None, b" #") + b"\n").count(b":\n")
     source.inner_dn = dn_count != len(result.entries)
     source.records = len(result.entries)
     return result if with_colon == lines_in_records else None
