@@ -214,7 +214,8 @@ class ComputingElement:
     @property
     def has_state(self) -> bool:
         """True when the entry already holds the attribute: a plugin replaces it, else adds it."""
-        return self.entry is None or self.entry.has(STATE)
+        # ``state`` is the entry's first value of it, None where it has none.
+        return self.entry is None or self.state is not None
 
 
 class Site:
