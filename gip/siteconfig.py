@@ -42,6 +42,8 @@ _DOT_AND_DASH_TO_UNDERSCORE = str.maketrans(".-", "__")
 
 def queue_key(queue: str) -> str:
     """The key prefix YAIM derives from a queue name: ``long-q.x`` gives ``LONG_Q_X``."""
+    if queue.isascii() and queue.isalnum():  # nothing to replace: asked of thousands of queues
+        return queue.upper()
     return _NOT_KEY_CHAR.sub("_", queue).upper()
 
 

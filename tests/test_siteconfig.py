@@ -297,3 +297,10 @@ def test_many_queues():
     assert config.queues == tuple(QueueConfig(name, (groups[n % 3], "cms")) for n, name in enumerate(names))
     error = refusal(text + "Q2999_X_2_GROUP_ENABLE='cms CMS'\n")
     assert (error.line, error.message) == (3002, "Q2999_X_2_GROUP_ENABLE: 'CMS': a VO name is lower-case ASCII letters, digits and ._- and starts with a letter or digit")
+
+
+@given(st.text(max_size=8))
+def test_queue_key_replaces_every_character_but_ascii_letters_and_digits(name):
+    key = queue_key(name)
+    assert len(key) == len(name) and key == key.upper()
+    assert all(k == (c.upper() if c.isascii() and c.isalnum() else "_") for k, c in zip(key, name))
