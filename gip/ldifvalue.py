@@ -110,7 +110,7 @@ def attribute_lines(attribute: str, values: Sequence[str]) -> str:
     return prefix + joined.replace("\n", "\n" + prefix) + "\n"
 
 
-def plain_value_lines(attribute: str, values: Sequence[str]) -> Optional[List[bytes]]:
+def plain_value_lines(attribute: str, values: Sequence[str], valid_tags: bool = False) -> Optional[List[bytes]]:
     """attribute_lines() as ASCII bytes, in parts to print one after the other, where every value
     is ASCII letters, digits and ``._-``; else None.
 
@@ -118,16 +118,23 @@ def plain_value_lines(attribute: str, values: Sequence[str]) -> Optional[List[by
     space, no ':', no line break. Checked and printed in a few operations
     over the whole block, for tag lists of 100,000 values: the parts are not
     copied together, as each copy of tens of megabytes costs as much as the check.
+    ``valid_tags``: the values are tags a TagRule found valid (gip.tags.ValidTags),
+    which have those characters only and are never empty; they are not looked at again.
     """
-    if not values or "" in values or attribute_problem(attribute) is not None:
+    if not values or attribute_problem(attribute) is not None:
         return None
-    try:
+    if valid_tags:
         joined = "\n".join(values).encode("ascii")
-    except UnicodeEncodeError:
-        return None
-    # Only tag characters, and no line break inside a value (each one here separates two values).
-    if joined.translate(None, _TAG_CHARACTERS_OR_NEWLINE) or joined.count(b"\n") != len(values) - 1:
-        return None
+    else:
+        if "" in values:
+            return None
+        try:
+            joined = "\n".join(values).encode("ascii")
+        except UnicodeEncodeError:
+            return None
+        # Only tag characters, and no line break inside a value (each one here separates two values).
+        if joined.translate(None, _TAG_CHARACTERS_OR_NEWLINE) or joined.count(b"\n") != len(values) - 1:
+            return None
     prefix = attribute.encode("ascii") + b": "
     return [prefix, joined.replace(b"\n", b"\n" + prefix), b"\n"]
 

@@ -59,7 +59,7 @@ from gip.ldifvalue import plainly_printable, value_problem
 from gip.report import Problem
 from gip.siteconfig import POLICY_ALWAYS, PRODUCTION, SiteConfig
 from gip.tagfile import TagFile, prefix_free
-from gip.tags import RUNTIME_ENVIRONMENT, TagSet
+from gip.tags import RUNTIME_ENVIRONMENT, TagSet, ValidTags
 from gip.tagtree import TagSource
 
 if TYPE_CHECKING:
@@ -580,7 +580,7 @@ def _global_tags(inputs: Sequence[TagInput], nested: bool, problems: List[Proble
 
     ``nested``: whether VO names nest (see _GlobalTags), among all tag files.
     """
-    tags: List[str] = []
+    tags = ValidTags()
     counts: Dict[str, int] = {}
     for tag_input in inputs:
         tags.extend(sorted(tag_input.file.tags))
@@ -588,7 +588,7 @@ def _global_tags(inputs: Sequence[TagInput], nested: bool, problems: List[Proble
     if not nested or len(set(map(str.lower, tags))) == len(tags):
         return _GlobalTags(tags, counts, inputs, nested)
     spelling: Dict[str, str] = {}
-    tags = []
+    tags = ValidTags()
     for tag_input in inputs:
         fresh = _add_new(spelling, ({}, {}), sorted(tag_input.file.tags), "a tag of another VO", tag_input, problems)
         tags.extend(fresh)
@@ -632,7 +632,7 @@ def _fill(subcluster: SubCluster, global_tags: _GlobalTags, problems: List[Probl
     if not global_tags.holds_any(held):
         # The common case: the global list itself, shared with the other SubClusters.
         return [subcluster.held, global_tags.tags]
-    parts = [subcluster.held, [tag for tag in global_tags.tags if tag.lower() not in held]]
+    parts = [subcluster.held, ValidTags(tag for tag in global_tags.tags if tag.lower() not in held)]
     for tag_input in global_tags.inputs:
         for tag in tag_input.file.tags:
             kept = held.get(tag.lower())
@@ -682,7 +682,7 @@ def _add_own(
     held = {tag.lower(): tag for tag in subcluster.held}
     present: Optional[Dict[str, str]] = None  # the own tags so far by lower-cased tag, made when needed
     where = f"published before it on SubCluster {subcluster.unique_id}"
-    own: List[str] = []
+    own = ValidTags()
     # While every file's tags are new by their stems, no tag is lowered: the held values and the
     # stems of the own files so far and of the global tags it could clash with hold no string
     # that starts another, so no tag of the file equals one of those, ignoring case.

@@ -61,6 +61,7 @@ import gip
 from gip.errors import ConfigError
 from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, attributes_block, dn_line, plain_value_lines
 from gip.report import Problem
+from gip.tags import ValidTags
 
 if TYPE_CHECKING:
     import jinja2
@@ -587,7 +588,7 @@ class Publisher:
         key = (attribute, id(part))
         done = self._parts.get(key)
         if done is None or done[0] is not part:
-            data = plain_value_lines(attribute, part)
+            data = plain_value_lines(attribute, part, valid_tags=isinstance(part, ValidTags))
             if data is None:
                 data = [self.lines(part, attribute, origin).encode("utf-8")]
             done = (part, self._defer(*data))

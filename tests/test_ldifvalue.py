@@ -196,3 +196,10 @@ def test_plainly_printable():
     assert plainly_printable(dns) and plainly_printable([])
     for bad in ["o=a b", "o=a\tb", "o=a\\,b", "", "o=a\nb", "o=a\x7f", "o=caf\xe9", "dn: o=x"]:
         assert not plainly_printable(dns + [bad]), bad
+
+
+def test_valid_tags_print_as_any_plain_values_do():
+    tags = ["VO-cms-CMSSW_1_0", "VO-cms-sw.2-x"]
+    attribute = "GlueHostApplicationSoftwareRunTimeEnvironment"
+    assert plain_value_lines(attribute, tags, valid_tags=True) == plain_value_lines(attribute, tags)
+    assert plain_value_lines("bad name", tags, valid_tags=True) is None

@@ -352,3 +352,25 @@ def test_own_tags_of_another_family_than_the_global_ones_are_all_published():
     site = build_site(config(), entries(subcluster("sc1")), clash)
     assert published(site) == {"sc1": ["VO-a-prod-1", "VO-a-prod-2", "VO-a-sc1-1"]}
     assert [p.line for p in site.problems] == [1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    held=st.lists(st.sampled_from(["GLITE-3_2_0", "VO-a-x", "VO-a-X", "R GMA", "VO-c-1"]), max_size=3),
+    files=st.lists(
+        st.tuples(st.sampled_from(["a", "a-b", "c"]), st.sampled_from([None, "sc1"]),
+                  st.lists(st.sampled_from(["x", "X", "y", "b-x", "1", "bad tag", "-x"]), max_size=5)),
+        max_size=5,
+    ),
+)
+def test_tags_are_kept_as_valid_tags_and_nothing_else_is(held, files):
+    """Printing a ValidTags part skips its check: it must hold valid tags only."""
+    from gip.tags import TagRule, ValidTags
+
+    inputs = {(vo, where): tags(vo, " ".join(f"VO-{vo}-{tail}" for tail in tails), where)
+              for vo, where, tails in files}
+    site = build_site(config(), entries(subcluster("sc1", held)), list(inputs.values()))
+    for part in site.subclusters[0].tags.parts:
+        if isinstance(part, ValidTags):
+            assert all(any(TagRule(vo).is_valid(tag) for vo in ("a", "a-b", "c")) for tag in part)
+    assert not isinstance(site.subclusters[0].tags.parts[0], ValidTags)  # the static values
