@@ -9,6 +9,7 @@ prints lands on the entry it means and never on a second copy.
 from __future__ import annotations
 
 import re
+from typing import List, Optional, Sequence
 
 _SPACE = re.compile(r"\s")
 _AROUND_COMMA = re.compile(r"\s*,\s*")
@@ -36,3 +37,26 @@ def dn_key(dn: str) -> str:
         for escaped, plain in _HEX_ESCAPES:
             key = key.replace(escaped, plain)
     return key
+
+
+# The ASCII characters for which dn_key() does more to a DN than lower-case it: whitespace (but the
+# line end that joins DNs in lower_cased_keys) and the backslash of an escape.
+_NOT_LOWER_CASE_ONLY = tuple(character for character in map(chr, range(128))
+                             if character.isspace() and character != "\n") + ("\\",)
+
+
+def dn_keys(dns: Sequence[str]) -> List[str]:
+    """dn_key() of each DN: at once, where that is all it does to any of them."""
+    keys = lower_cased_keys(dns)
+    return [dn_key(dn) for dn in dns] if keys is None else keys
+
+
+def lower_cased_keys(dns: Sequence[str]) -> Optional[List[str]]:
+    """Each DN lower-cased, all at once, where that is all dn_key() does to every one of them:
+    ASCII, without whitespace, escapes or line ends; else None."""
+    joined = "\n".join(dns)
+    if not dns or not joined.isascii() or joined.count("\n") != len(dns) - 1:
+        return None
+    if any(character in joined for character in _NOT_LOWER_CASE_ONLY):
+        return None
+    return joined.lower().split("\n")

@@ -53,7 +53,7 @@ from typing import (
     overload,
 )
 
-from gip.dnkey import dn_key
+from gip.dnkey import dn_key, dn_keys
 from gip.errors import ConfigError
 from gip.ldifvalue import plainly_printable, value_problem
 from gip.report import Problem
@@ -365,9 +365,8 @@ def unique_entries(entries: Iterable[StaticEntry], problems: List[Problem]) -> L
     """Entries the BDII would load: printable DNs, the first of each DN (bdii-update keeps the first)."""
     entries = list(entries)
     dns = [entry.dn for entry in entries]
-    if plainly_printable(dns) and len(set("\n".join(dns).lower().split("\n"))) == len(dns):
-        # The common file, every DN printable and none twice: a plain DN's key is its lower case.
-        return entries
+    if plainly_printable(dns) and len(set(dn_keys(dns))) == len(dns):
+        return entries  # the common file: every DN printable, none twice
     seen: Dict[str, StaticEntry] = {}
     kept = []
     for entry in entries:

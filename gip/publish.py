@@ -648,12 +648,12 @@ def _inner_marks(values: List[str]) -> bool:
 def _one_block_per_dn(blocks: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
     """The blocks with those of one DN joined: bdii-update applies one block per DN of a plugin's
     output, and an entry can be both a SubCluster and a GlueCE."""
-    from gip.dnkey import dn_key
+    from gip.dnkey import dn_keys
 
     first: Dict[str, int] = {}
     joined: List[Tuple[str, str]] = []
-    for dn, text in blocks:
-        at = first.setdefault(dn_key(dn), len(joined))
+    for (dn, text), key in zip(blocks, dn_keys([dn for dn, _ in blocks])):
+        at = first.setdefault(key, len(joined))
         if at == len(joined):
             joined.append((dn, text))
             continue

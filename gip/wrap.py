@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from gip import log
-from gip.dnkey import dn_key
+from gip.dnkey import dn_key, dn_keys, lower_cased_keys
 from gip.errors import GipError, UsageError
 from gip.ldifvalue import attribute_line
 
@@ -588,9 +588,6 @@ def _not_ldif_notes(output: str) -> List[Note]:
 _NOT_PLAIN_LINE = re.compile(r"\n(?:[ #]|changetype:|add:|replace:|delete:)")
 # A dn: line, and what bdii-update takes for its DN: the text from four characters after 'dn:'.
 _DN_LINE = re.compile(r"dn:.?(.*)\n")
-# The characters for which dn_key() does more to an ASCII DN than lower-case it, or _dn_text_key() gives None.
-_DN_NOT_LOWER_CASE = tuple(character for character in map(chr, range(128))
-                           if character.isspace() and character != "\n") + ("\\",)
 
 
 def _plain_rewrite(output: str, by_key: Mapping[str, Sequence[Override]], wanted: Set[str]) -> Optional[Applied]:
@@ -639,25 +636,8 @@ def _plain_lowered(output: str) -> Optional[str]:
 
 def _plain_keys(texts: List[str]) -> Sequence[Optional[str]]:
     """_dn_text_key() of each text."""
-    keys = _lower_cased_keys(texts)
+    keys = lower_cased_keys(texts)
     return [_dn_text_key(text) for text in texts] if keys is None else keys
-
-
-def dn_keys(dns: Sequence[str]) -> List[str]:
-    """gip.dnkey.dn_key() of each DN: at once, where that is all it does to any of them."""
-    keys = _lower_cased_keys(dns)
-    return [dn_key(dn) for dn in dns] if keys is None else keys
-
-
-def _lower_cased_keys(dns: Sequence[str]) -> Optional[List[str]]:
-    """dn_key() and _dn_text_key() of each DN, lowered all at once, where all they do to every DN is
-    lower-case it: ASCII, without spaces, escapes or line ends; else None."""
-    joined = "\n".join(dns)
-    if not dns or not joined.isascii() or joined.count("\n") != len(dns) - 1:
-        return None
-    if any(character in joined for character in _DN_NOT_LOWER_CASE):
-        return None
-    return joined.lower().split("\n")
 
 
 def _plain_values(output: str, lowered: str, start: int, end: int, attribute: str) -> List[_Value]:

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-import pytest
+from typing import List
 
-from gip.dnkey import dn_key
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gip.dnkey import dn_key, dn_keys
 
 
 @pytest.mark.parametrize(
@@ -27,3 +31,10 @@ def test_same_entry_for_the_bdii(a, b):
 )
 def test_different_entries_for_the_bdii(a, b):
     assert dn_key(a) != dn_key(b)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(st.characters() | st.sampled_from([" ", "\n", "\\2c", "\\3d", "A", "=", ",", "İ", "Σ"]),
+                         max_size=12).map("".join)))
+def test_dn_keys_are_taken_at_once_as_one_by_one(dns: List[str]) -> None:
+    assert dn_keys(dns) == [dn_key(dn) for dn in dns]

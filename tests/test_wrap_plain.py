@@ -31,7 +31,6 @@ from gip.wrap import (
     _plainly_one_entry,
     _rewrite,
     _undecodable,
-    dn_keys,
 )
 
 LONG = "GlueCEUniqueID=ce01.example.org:8443/cream-pbs-long,mds-vo-name=resource,o=grid"
@@ -186,13 +185,6 @@ def test_output_that_is_not_plain_is_read_line_by_line(output: str) -> None:
                 .map("".join), min_size=1))
 def test_dn_keys_of_ascii_lines_are_taken_at_once_as_one_by_one(texts: List[str]) -> None:
     assert list(_plain_keys(texts)) == [_dn_text_key(text) for text in texts]
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.lists(st.lists(st.characters() | st.sampled_from([" ", "\n", "\\2c", "\\3d", "A", "=", ",", "İ", "Σ"]),
-                         max_size=12).map("".join)))
-def test_dn_keys_are_taken_at_once_as_one_by_one(dns: List[str]) -> None:
-    assert dn_keys(dns) == [dn_key(dn) for dn in dns]
 
 
 @settings(max_examples=500, deadline=None)

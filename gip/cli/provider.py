@@ -391,16 +391,17 @@ def wrapped_output(site: Site, command: List[str], timeout: float, options: Opti
                    problems: List[Problem]) -> Tuple[List[bytes], bool]:
     """The batch plugin's output with gip's states, then gip's tag blocks (as parts); and whether all went well."""
     from gip import wrap
+    from gip.dnkey import dn_keys
     from gip.publish import Publisher, template_dirs
 
     publisher = Publisher(template_dirs(options.templates, problems))
     blocks = publisher.plugin_blocks(site, options.glue)
     problems.extend(publisher.problems)
     # The SubClusters' blocks carry tags, kept as parts (they are most of the output); the others set states.
-    subclusters = set(wrap.dn_keys([sc.entry.dn for sc in site.subclusters if sc.entry is not None]))
+    subclusters = set(dn_keys([sc.entry.dn for sc in site.subclusters if sc.entry is not None]))
     tags: Dict[str, List[bytes]] = {}
     fallbacks: Dict[str, str] = {}
-    for key, (_, parts) in zip(wrap.dn_keys([dn for dn, _ in blocks]), blocks):
+    for key, (_, parts) in zip(dn_keys([dn for dn, _ in blocks]), blocks):
         if key in subclusters:
             tags[key] = parts
         else:
