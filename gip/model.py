@@ -255,8 +255,8 @@ class Site:
         (lower-cased name to values; None where none), for a writer that prints the entry's own lines."""
         published = self.versions
         replacements = self._replacements()
-        for entry in self.entries:
-            own = "2" if in_glue2_tree(entry.dn) else "1"
+        for entry, key in zip(self.entries, dn_keys([entry.dn for entry in self.entries])):
+            own = "2" if _glue2_key(key) else "1"
             if (own if own in published else published[0]) != version:
                 continue
             yield entry, replacements.get(id(entry)) if own in published else None
@@ -326,7 +326,10 @@ def glue_versions(glue: str) -> Tuple[str, ...]:
 
 def in_glue2_tree(dn: str) -> bool:
     """True for a DN under o=glue, compared as bdii-update compares DNs."""
-    key = dn_key(dn)
+    return _glue2_key(dn_key(dn))
+
+
+def _glue2_key(key: str) -> bool:
     return key == "o=glue" or key.endswith(",o=glue")
 
 
