@@ -25,10 +25,10 @@ _PRINTABLE_OR_NEWLINE = _PRINTABLE + b"\n"
 _TAG_CHARACTERS_OR_NEWLINE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-\n"
 # Lines 'name: value' whose value starts as RFC 2849 lets a value start unencoded.
 _PLAIN_LINES = re.compile(r"[A-Za-z][A-Za-z0-9-]*: [^ :<\n][^\n]*(?:\n[A-Za-z][A-Za-z0-9-]*: [^ :<\n][^\n]*)*")
-# In a newline-framed block of values: an empty value, one that starts with a
-# space, ':' or '<' (base64 or refused), or one that ends with a space.
 # The start of a line that is neither blank nor a plain 'name: value' line, as _PLAIN_LINES reads one.
 _NOT_PLAIN_LINE = re.compile(r"\n(?![A-Za-z][A-Za-z0-9-]*: [^ :<\n]|\n|\Z)")
+# In a newline-framed block of values: an empty value, one that starts with a
+# space, ':' or '<' (base64 or refused), or one that ends with a space.
 _EDGE = re.compile(r"\n[ :<\n]| \n")
 
 
