@@ -353,6 +353,21 @@ class Publisher:
                  replaced: Dict[str, Sequence[str]]) -> List[str]:
         """A plain entry's own lines with gip's values in place of a replaced attribute's lines
         (where its first line was; at the end where the entry has none), each piece ending a line."""
+        text, lowered, start, end = source
+        if len(replaced) == 1:
+            # The common change, a CE's state: one attribute, on one line of the entry.
+            ((key, values),) = replaced.items()
+            needle = "\n" + key + ":"
+            found = lowered.find(needle, start - 1, end)
+            line_end = text.find("\n", found + 1, end) if found >= 0 else -1
+            if line_end >= 0 and lowered.find(needle, line_end, end) < 0:
+                instead = self.lines(values, text[found + 1:found + 1 + len(key)], entry)
+                return [text[start:found + 1], instead, text[line_end + 1:end], "\n"]
+        return self._spliced_lines(entry, source, replaced)
+
+    def _spliced_lines(self, entry: "StaticEntry", source: Tuple[str, str, int, int],
+                       replaced: Dict[str, Sequence[str]]) -> List[str]:
+        """_spliced() of any entry and change."""
         from gip.model import SPELLING
 
         text, lowered, start, end = source
