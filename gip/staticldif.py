@@ -41,12 +41,13 @@ from gip.report import Problem
 # (attribute, value as the parser gives it, line, the line as written once unfolded)
 _Pair = Tuple[str, Optional[bytes], int, str]
 # What only the parser reads right, besides CR characters: continuation and
-# comment lines, found in the file's line marks (its colons, newlines, blanks
-# and '#', a tenth of a YAIM file: a line that starts with ' ' or '#' leaves
-# '\n ' or '\n#' there, as may a line the plain reading refuses anyway), and
-# base64 (::) and URL (:<) values, found in a copy of the file where '<' reads
-# ':'. A regular expression anchored at every line start is ten times slower.
-# A line 'version: 1' is an attribute inside a record; only the file's first is special.
+# comment lines, and base64 (::) and URL (:<) values, found in a copy of the
+# file where '<' reads ':'. A line that starts with ' ' or '#' leaves '\n ' or
+# '\n#' in the file's line marks (its colons, newlines, blanks and '#', a tenth
+# of a YAIM file), as does a name holding one: only then is the file itself
+# searched. A regular expression anchored at every line start is ten times
+# slower. A line 'version: 1' is an attribute inside a record; only the file's
+# first is special.
 _NOT_LINE_MARK = bytes(byte for byte in range(256) if byte not in b":\n #")
 _URL_AS_BASE64 = bytes.maketrans(b"<", b":")
 _NOT_COLON_OR_NEWLINE = bytes(byte for byte in range(256) if byte not in b":\n")
@@ -386,7 +387,9 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
     if b"\r" in data or data.startswith((b" ", b"#", b"version:")):
         return None
     marks = data.translate(None, _NOT_LINE_MARK)
-    if b"\n " in marks or b"\n#" in marks or b"::" in data.translate(_URL_AS_BASE64):
+    if (b"\n " in marks or b"\n#" in marks) and (b"\n " in data or b"\n#" in data):
+        return None
+    if b"::" in data.translate(_URL_AS_BASE64):
         return None
     if not data.isascii():
         return _parse_plain_chunks(data, path)

@@ -377,6 +377,14 @@ def test_anything_else_goes_to_the_parser(data):
     assert parse_plain_ldif(data, "f.ldif") is None
 
 
+def test_a_blank_or_hash_inside_a_name_keeps_the_plain_reading_only_a_line_start_leaves_it():
+    from gip.staticldif import parse_plain_ldif
+
+    assert parse_plain_ldif(b"dn: o=a\na#b: x\nc d: y\n\ndn: o=b\nx: 1 #2\n", "f.ldif") is not None
+    for data in (b"dn: o=a\na#b: x\n#c\nx: 1\n", b"dn: o=a\nc d: y\nx: 1\n y\n"):
+        assert parse_plain_ldif(data, "f.ldif") is None
+
+
 def test_yaim_files_take_the_plain_reading():
     from gip.staticldif import parse_plain_ldif
 
