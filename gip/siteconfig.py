@@ -11,6 +11,11 @@ site_config_from() checks what gip would otherwise publish or trust wrongly:
 states (printed as LDIF values, so gip.ldifvalue's rule), VO names
 (gip.tags' rule), queue names (part of a GlueCEUniqueID) and the group
 lists; every error names site-info.def and the line that set the key.
+
+A state setting that cannot be used (a ``CE_STATE`` or ``<QUEUE>_CE_STATE``
+that cannot be printed, a ``CE_STATE_POLICY`` that is neither policy) costs
+that setting only: it is ignored as if site-info.def did not set it, and is a
+Problem of the SiteConfig. Any other error makes the file unusable.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from __future__ import annotations
 import os
 import re
 from types import MappingProxyType
-from typing import List, Mapping, NamedTuple, Optional, Set, Tuple, Union
+from typing import Dict, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
 from gip.errors import ConfigInputError
 from gip.ldifvalue import value_problem
+from gip.report import Problem
 from gip.siteinfo import SiteInfo, read_site_info
 from gip.tags import vo_name_problem
 
@@ -71,6 +77,8 @@ class SiteConfig(NamedTuple):
     runtime_env: Tuple[str, ...] = ()
     ce_state: Optional[str] = None
     state_policy: str = POLICY_PRODUCTION_ONLY
+    # The state settings ignored, as if not set (_unusable_states): a configuration error each.
+    problems: Tuple[Problem, ...] = ()
 
     def queue(self, name: str) -> Optional[QueueConfig]:
         for queue in self.queues:
@@ -115,7 +123,7 @@ def load_site_config(path: Union[str, os.PathLike[str]]) -> SiteConfig:
 def site_config_from(info: SiteInfo) -> SiteConfig:
     """The SiteConfig of parsed site-info.def keys; raises ConfigInputError naming file:line."""
     values = dict(info.values)
-    _check_states(info)
+    problems = _unusable_states(info, values)
     return SiteConfig(
         path=info.path,
         values=values,
@@ -126,7 +134,8 @@ def site_config_from(info: SiteInfo) -> SiteConfig:
         batch_system=values.get("CE_BATCH_SYS"),
         runtime_env=tuple(values.get("CE_RUNTIMEENV", "").split()),
         ce_state=values.get("CE_STATE"),
-        state_policy=_state_policy(info),
+        state_policy=values.get("CE_STATE_POLICY", POLICY_PRODUCTION_ONLY),
+        problems=tuple(problems),
     )
 
 
@@ -134,23 +143,31 @@ def _problem(info: SiteInfo, key: str, message: str) -> ConfigInputError:
     return ConfigInputError(info.path, info.where(key), f"{key}: {message}")
 
 
-def _check_states(info: SiteInfo) -> None:
-    """CE_STATE and every <QUEUE>_CE_STATE, including queues only the static LDIF names."""
+def _unusable_states(info: SiteInfo, values: Dict[str, str]) -> List[Problem]:
+    """Takes out of ``values`` every state setting that cannot be used, and says why, each at its line.
+
+    CE_STATE and every <QUEUE>_CE_STATE (queues only the static LDIF names included) must be a
+    value gip can print; CE_STATE_POLICY one of the policies. Without the setting, the rules
+    still hold: a queue without a usable state of its own takes CE_STATE's, and the policy is
+    production-only, the one that changes fewer states.
+    """
+    problems = []
     for key, value in info.values.items():
         # endswith() first: it is cheap, and every state key passes it.
         if not key.endswith("CE_STATE") or _STATE_KEY.fullmatch(key) is None:
             continue
         problem = value_problem(value)
         if problem is not None:
-            raise _problem(info, key, f"{value!r} cannot be published as GlueCEStateStatus: {problem}")
-
-
-def _state_policy(info: SiteInfo) -> str:
-    policy = info.values.get("CE_STATE_POLICY", POLICY_PRODUCTION_ONLY)
+            reason = f"{key} cannot be published as GlueCEStateStatus: {problem}; ignored, as if not set"
+            problems.append(Problem(info.path, info.where(key), reason, value))
+            del values[key]
+    policy = values.get("CE_STATE_POLICY", POLICY_PRODUCTION_ONLY)
     if policy not in STATE_POLICIES:
         allowed = " or ".join(STATE_POLICIES)
-        raise _problem(info, "CE_STATE_POLICY", f"{policy!r} is not {allowed}")
-    return policy
+        reason = f"CE_STATE_POLICY is not {allowed}; ignored, so {POLICY_PRODUCTION_ONLY} applies"
+        problems.append(Problem(info.path, info.where("CE_STATE_POLICY"), reason, policy))
+        del values["CE_STATE_POLICY"]
+    return problems
 
 
 def _vos(info: SiteInfo) -> Optional[Tuple[str, ...]]:

@@ -209,6 +209,26 @@ def test_provider_wrapper_from_templates_in_a_real_bdii(bdii: Callable[..., obje
     assert key(EL9_SC) not in entries
 
 
+def test_a_typo_in_ce_state_does_not_take_the_site_out_of_a_real_bdii(bdii: Callable[..., object], site: Path):
+    """From templates every entry comes from site-info.def: an unusable CE_STATE costs the state, not the site."""
+    server = bdii(env=wrapper_env(site, GIP_BASE="templates"))
+    server.add_provider("gip-bdii-provider", (ETC / "bdii" / "gip-bdii-provider").read_text())
+    server.start()
+    server.wait_cycles(1)
+    before = by_key(server.search())
+    assert_example_published(before, el9=False)
+    site_info = site / "site-info.def"
+    site_info.write_text(site_info.read_text().replace("CE_STATE=PilotSCAS", "CE_STATE=Pilot\u00a0SCAS"))
+    server.wait_cycles(1)
+    after = by_key(server.search())
+    assert after.keys() == before.keys()
+    assert after[key(MAIN_SC)][RTE] == STATIC_RTE + GLOBAL_TAGS
+    states = {queue: after[key(f"GlueCEUniqueID={CE_HOST}:8443/cream-pbs-{queue},mds-vo-name=resource,o=grid")]
+              ["gluecestatestatus"] for queue in STATES}
+    # Without CE_STATE the queues keep the state they start with; short's own is still set.
+    assert states == {"long": ["Production"], "short": ["Closed"], "sgm": ["Production"]}
+
+
 def test_plugin_wrapper_wrapping_a_batch_plugin_in_a_real_bdii(bdii: Callable[..., object], site: Path):
     """The batch system's plugin prints Production every cycle: wrapped, it cannot undo the CE state."""
     batch = site / "batch-plugin"

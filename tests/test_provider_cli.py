@@ -161,6 +161,62 @@ def test_a_broken_site_info_costs_the_state_and_the_vos_filter_not_the_tags(site
                                      "the CE state override and the VOS filter"]
 
 
+def test_an_unusable_state_costs_only_that_setting(site, capsys):
+    (site / "site-info.def").write_text(SITE_INFO.replace("CE_STATE=PilotSCAS", "CE_STATE='Pilot\tSCAS'"))
+    (site / "info" / "biomed").mkdir()
+    (site / "info" / "biomed" / "biomed.ldif").write_text("VO-biomed-x\n")
+    assert main(args(site, "plugin")) == 1
+    out, err = capsys.readouterr()
+    # The tags as ever, the VOS filter kept (biomed is not in VOS), no state change.
+    assert modify_map(out) == {
+        SC.lower(): [("add", "gluehostapplicationsoftwareruntimeenvironment", ["VO-atlas-a", "VO-atlas-b", "VO-cms-x"])],
+    }
+    line = (f"ERROR: {site / 'site-info.def'}:7: CE_STATE cannot be published as GlueCEStateStatus: not printable "
+            "ASCII (a line break, a control or a non-ASCII character); ignored, as if not set: 'Pilot\\tSCAS'")
+    assert line in err.splitlines()[0]
+    assert "WARNING: " in err and "biomed" in err and "VOS filter" not in err
+    assert main(args(site, "check")) == 1
+    summary = capsys.readouterr().out.splitlines()
+    assert "  ce:8443/cream-pbs-long (queue long): Production (unchanged)" in summary
+    counted = summary.index("skipped or wrong: 2")
+    assert summary[counted + 1].startswith(f"  {site / 'site-info.def'}:7: CE_STATE cannot be published")
+
+
+def example_site(folder: Path, *added: str) -> List[str]:
+    """The example site of etc/ with lines added to its site-info.def, as arguments after the subcommand."""
+    folder.mkdir(exist_ok=True)
+    site_info = folder / "site-info.def"
+    site_info.write_text((ETC / "site-info.def").read_text() + "".join(line + "\n" for line in added))
+    return ["--site-info", str(site_info), "--info-dir", str(ETC / "info"),
+            "--static-ldif", str(ETC / "static" / "static-file-CE.ldif"),
+            "--static-ldif", str(ETC / "static" / "static-file-Cluster.ldif")]
+
+
+def test_templates_with_an_unusable_state_still_print_the_site(tmp_path, capsys):
+    assert main(["merged", "--base", "templates", *example_site(tmp_path / "good")]) == 1  # the example has bad tags
+    expected = ldif_map(capsys.readouterr().out)
+    # A long state of its own that cannot be printed: long takes CE_STATE's, as a queue without one does.
+    bad = example_site(tmp_path, "LONG_CE_STATE=Piloté", "CE_STATE_POLICY=Sometimes")
+    assert main(["merged", "--base", "templates", *bad]) == 1
+    out, err = capsys.readouterr()
+    entries = ldif_map(out)
+    assert entries.keys() == expected.keys()
+    states = {dn: entry["gluecestatestatus"] for dn, entry in entries.items() if "gluecestatestatus" in entry}
+    assert states == {dn: entry["gluecestatestatus"] for dn, entry in expected.items() if "gluecestatestatus" in entry}
+    assert sorted(state for values in states.values() for state in values) == ["Closed", "PilotSCAS", "PilotSCAS"]
+    errors = [line for line in err.splitlines() if "ERROR: " in line]
+    last = (ETC / "site-info.def").read_text().count("\n")
+    assert [line.split(f"{tmp_path / 'site-info.def'}:", 1)[1].split(" ", 2)[:2] for line in errors] == [
+        [f"{last + 1}:", "LONG_CE_STATE"], [f"{last + 2}:", "CE_STATE_POLICY"]]
+    # An unusable CE_STATE: the queues keep the state they start with, but short's own.
+    bad = example_site(tmp_path, "CE_STATE=")
+    assert main(["merged", "--base", "templates", *bad]) == 1
+    out, err = capsys.readouterr()
+    states = sorted(v for entry in ldif_map(out).values() for v in entry.get("gluecestatestatus", []))
+    assert states == ["Closed", "Production", "Production"]
+    assert "CE_STATE cannot be published as GlueCEStateStatus: empty; ignored, as if not set" in err
+
+
 def test_a_missing_static_file_costs_its_entries(site, capsys):
     assert main([*args(site, "plugin"), "--static-ldif", str(site / "gone.ldif")]) == 1
     out, err = capsys.readouterr()

@@ -154,7 +154,7 @@ def remote_log(capsys):
     [
         (None, "cannot read site-info.def"),
         ("CE_HOST=$(hostname)\n", "unsupported shell syntax"),
-        ("CE_HOST=ce01.example.org\nCE_STATE_POLICY=sometimes\n", "CE_STATE_POLICY"),
+        ("CE_HOST=ce01.example.org\nVOS='atlas CMS'\n", "VOS"),
         (b"CE_HOST=\xff\n", "not UTF-8"),
     ],
 )

@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 
 from gip.errors import EXIT_CONFIG, ConfigError, ConfigInputError
 from gip.ldifvalue import value_problem
+from gip.report import Problem
 from gip.siteconfig import (
     POLICY_ALWAYS,
     POLICY_PRODUCTION_ONLY,
     QueueConfig,
     SiteConfig,
     _group_problem,
-    _state_policy,
     _vos,
     load_site_config,
     queue_key,
@@ -117,20 +117,6 @@ def test_queue_state_is_kept_in_values():
 @pytest.mark.parametrize(
     "text, line, message",
     [
-        ("A=1\nCE_STATE=", 2, "CE_STATE: '' cannot be published as GlueCEStateStatus: empty"),
-        ("CE_STATE='Pilot '", 1, "CE_STATE: 'Pilot ' cannot be published as GlueCEStateStatus: has a leading"),
-        ("CE_STATE=' Pilot'", 1, "CE_STATE: ' Pilot' cannot be published as GlueCEStateStatus: has a leading or trailing space"),
-        ("CE_STATE=Piloté", 1, "CE_STATE: 'Piloté' cannot be published as GlueCEStateStatus: not printable ASCII"),
-        ("CE_STATE='a\nb'", 1, "CE_STATE: 'a\\nb' cannot be published as GlueCEStateStatus: not printable ASCII"),
-        ("CE_STATE='a\tb'", 1, "CE_STATE: 'a\\tb' cannot be published as GlueCEStateStatus: not printable ASCII"),
-        ("CE_STATE=xdn:y", 1, "CE_STATE: 'xdn:y' cannot be published as GlueCEStateStatus: holds 'dn:'"),
-        ("\n\nLONG_CE_STATE=", 3, "LONG_CE_STATE: '' cannot be published"),
-        ("QUEUES=long\nLONG_CE_STATE='Pilot\r'", 2, "LONG_CE_STATE: 'Pilot\\r' cannot be published"),
-        ("OTHER_Q_CE_STATE='dn: x'", 1, "OTHER_Q_CE_STATE: 'dn: x'"),
-        ("_CE_STATE='x dn: y'", 1, "_CE_STATE: 'x dn: y'"),  # the key of a queue without a name
-        ("CE_STATE_POLICY=sometimes", 1, "CE_STATE_POLICY: 'sometimes' is not production-only or always"),
-        ("CE_STATE_POLICY=", 1, "CE_STATE_POLICY: '' is not production-only or always"),
-        ("CE_STATE_POLICY=Always", 1, "CE_STATE_POLICY: 'Always' is not"),
         ("A=1\nVOS='atlas CMS'", 2, "VOS: 'CMS': a VO name is lower-case"),
         ("VOS='atlas ../etc'", 1, "VOS: '../etc'"),
         ("VOS='atlas a/b'", 1, "VOS: 'a/b'"),
@@ -156,8 +142,62 @@ def test_refused_values(text, line, message):
 
 
 def test_error_names_the_line_where_the_key_was_last_set():
-    error = refusal("CE_STATE=ok\n# later override\nCE_STATE=' bad'\n")
+    error = refusal("VOS=atlas\n# later override\nVOS='atlas CMS'\n")
     assert error.line == 3
+
+
+# A state setting gip cannot use costs that setting only: it is left out, as if site-info.def did not
+# set it, and reported at its line; the rest of the file still counts.
+
+
+@pytest.mark.parametrize(
+    "text, line, reason, value",
+    [
+        ("A=1\nCE_STATE=", 2, "CE_STATE cannot be published as GlueCEStateStatus: empty", ""),
+        ("CE_STATE='Pilot '", 1, "CE_STATE cannot be published as GlueCEStateStatus: has a leading or trailing space", "Pilot "),
+        ("CE_STATE=' Pilot'", 1, "CE_STATE cannot be published as GlueCEStateStatus: has a leading or trailing space", " Pilot"),
+        ("CE_STATE=Piloté", 1, "CE_STATE cannot be published as GlueCEStateStatus: not printable ASCII", "Piloté"),
+        ("CE_STATE='a\nb'", 1, "CE_STATE cannot be published as GlueCEStateStatus: not printable ASCII", "a\nb"),
+        ("CE_STATE='a\tb'", 1, "CE_STATE cannot be published as GlueCEStateStatus: not printable ASCII", "a\tb"),
+        ("CE_STATE=xdn:y", 1, "CE_STATE cannot be published as GlueCEStateStatus: holds 'dn:'", "xdn:y"),
+        ("\n\nLONG_CE_STATE=", 3, "LONG_CE_STATE cannot be published as GlueCEStateStatus: empty", ""),
+        ("QUEUES=long\nLONG_CE_STATE='Pilot\r'", 2, "LONG_CE_STATE cannot be published", "Pilot\r"),
+        ("OTHER_Q_CE_STATE='dn: x'", 1, "OTHER_Q_CE_STATE cannot be published", "dn: x"),
+        ("_CE_STATE='x dn: y'", 1, "_CE_STATE cannot be published", "x dn: y"),  # the key of a queue without a name
+        ("CE_STATE_POLICY=sometimes", 1, "CE_STATE_POLICY is not production-only or always; ignored, so production-only applies", "sometimes"),
+        ("CE_STATE_POLICY=", 1, "CE_STATE_POLICY is not production-only or always", ""),
+        ("A=1\nCE_STATE_POLICY=Always", 2, "CE_STATE_POLICY is not production-only or always", "Always"),
+    ],
+)
+def test_an_unusable_state_setting_is_ignored_and_reported_at_its_line(text, line, reason, value):
+    config = config_of(text + "\nVOS=atlas\nSITE_NAME=X\n")
+    assert [(p.path, p.line, p.subject) for p in config.problems] == [("site-info.def", line, value)]
+    assert config.problems[0].reason.startswith(reason)
+    key = reason.split(" ", 1)[0]
+    assert key not in config.values
+    assert (config.vos, config.site_name) == (("atlas",), "X")
+    assert config.state_policy == POLICY_PRODUCTION_ONLY
+
+
+def test_unusable_states_cost_only_themselves():
+    config = config_of("QUEUES='long short sgm'\nCE_STATE=PilotSCAS\nLONG_CE_STATE=Piloté\nSHORT_CE_STATE=Closed\n"
+                       "CE_STATE_POLICY=Always\n")
+    assert [(p.line, p.reason.split(" ", 1)[0]) for p in config.problems] == [(3, "LONG_CE_STATE"), (5, "CE_STATE_POLICY")]
+    assert "ignored, as if not set" in config.problems[0].reason
+    # long takes the site's state, as a queue without a state of its own does; production-only holds.
+    assert [config.state_for(q) for q in ("long", "short", "sgm")] == ["PilotSCAS", "Closed", "PilotSCAS"]
+    assert config.new_state("long", "Draining") is None
+    assert config.new_state("long", "production") == "PilotSCAS"
+
+
+def test_an_unusable_site_state_leaves_queues_without_one_of_their_own_as_they_are():
+    config = config_of("QUEUES='long short'\nCE_STATE='Pilot\x01'\nSHORT_CE_STATE=Closed\n")
+    assert config.ce_state is None and "CE_STATE" not in config.values
+    assert [config.new_state(q, "Production") for q in ("long", "short")] == [None, "Closed"]
+
+
+def test_usable_states_are_no_problem():
+    assert config_of("CE_STATE=PilotSCAS\nLONG_CE_STATE=Closed\nCE_STATE_POLICY=always\n").problems == ()
 
 
 def test_group_list_of_a_queue_not_in_queues_is_not_read():
@@ -195,9 +235,6 @@ def one_by_one(info: SiteInfo) -> SiteConfig:
     def problem(key, message):
         return ConfigInputError(info.path, info.where(key), f"{key}: {message}")
 
-    for key, value in info.values.items():
-        if re.fullmatch(r"CE_STATE|[A-Z0-9_]*_CE_STATE", key) and value_problem(value) is not None:
-            raise problem(key, f"{value!r} cannot be published as GlueCEStateStatus: {value_problem(value)}")
     vos = _vos(info)
     names = info.values.get("QUEUES", "").split()
     seen = set()
@@ -216,6 +253,15 @@ def one_by_one(info: SiteInfo) -> SiteConfig:
                 raise problem(key, f"{group!r}: {_group_problem(group)}")
         queues.append(QueueConfig(name, groups))
     values = dict(info.values)
+    ignored = []
+    for key, value in info.values.items():
+        if re.fullmatch(r"CE_STATE|[A-Z0-9_]*_CE_STATE", key) and value_problem(value) is not None:
+            reason = f"{key} cannot be published as GlueCEStateStatus: {value_problem(value)}; ignored, as if not set"
+            ignored.append(Problem(info.path, info.where(key), reason, value))
+            del values[key]
+    if values.get("CE_STATE_POLICY", POLICY_PRODUCTION_ONLY) not in (POLICY_PRODUCTION_ONLY, POLICY_ALWAYS):
+        reason = "CE_STATE_POLICY is not production-only or always; ignored, so production-only applies"
+        ignored.append(Problem(info.path, info.where("CE_STATE_POLICY"), reason, values.pop("CE_STATE_POLICY")))
     return SiteConfig(
         path=info.path,
         values=values,
@@ -226,7 +272,8 @@ def one_by_one(info: SiteInfo) -> SiteConfig:
         batch_system=values.get("CE_BATCH_SYS"),
         runtime_env=tuple(values.get("CE_RUNTIMEENV", "").split()),
         ce_state=values.get("CE_STATE"),
-        state_policy=_state_policy(info),
+        state_policy=values.get("CE_STATE_POLICY", POLICY_PRODUCTION_ONLY),
+        problems=tuple(ignored),
     )
 
 
@@ -272,7 +319,7 @@ def site_keys(draw):
 
 @settings(max_examples=500, deadline=None)
 @given(settings_=site_keys())
-def test_queues_and_groups_are_checked_as_one_by_one(settings_):
+def test_queues_groups_and_states_are_checked_as_one_by_one(settings_):
     values = {}
     lines = {}
     for line, (key, value) in enumerate(settings_, start=1):

@@ -228,14 +228,17 @@ def read_inputs(options: Options, static: bool, config_required: bool) -> Inputs
 
     An unusable site-info.def costs the state override and the VOS filter,
     never the tags, unless ``config_required`` (then it is raised: exit 3).
+    A state setting it cannot use costs that setting only (SiteConfig.problems).
     """
     config, config_error = _site_config(options.site_info, config_required)
     inputs = Inputs(config=config, config_error=config_error)
+    inputs.problems.extend(config.problems)
     if static:
         from gip.staticldif import read_static_ldif
 
         read = read_static_ldif(options.static_ldif)
-        inputs.entries, inputs.problems = read.entries, read.problems
+        inputs.entries = read.entries
+        inputs.problems += read.problems
     inputs.tag_inputs = _read_tags(options.info_dir, config.vos, inputs.problems)
     return inputs
 
@@ -497,7 +500,13 @@ def _finish(stdout: IO[str], parts: List[bytes], problems: List[Problem], config
     _emit(stdout, *parts)
     if config_error is not None:
         log.error("%s; publishing without the CE state override and the VOS filter", config_error)
-    for line in summarize(problems, every_case=options.every_case):
+    # What is wrong in site-info.def is the site admin's to mend, and stands out in the BDII's log.
+    site_info = os.fspath(options.site_info)
+    in_config = [problem for problem in problems if problem.path == site_info]
+    for line in summarize(in_config, every_case=options.every_case):
+        log.error("%s", line)
+    others = [problem for problem in problems if problem.path != site_info] if in_config else problems
+    for line in summarize(others, every_case=options.every_case):
         log.warning("%s", line)
     return EXIT_FAILED if problems or config_error is not None else EXIT_OK
 
