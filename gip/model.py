@@ -479,7 +479,8 @@ def _template_ces(config: SiteConfig, problems: List[Problem]) -> List[Computing
     host = _required(config.ce_host, "CE_HOST", config)
     batch = _required(config.batch_system, "CE_BATCH_SYS", config)
     if not config.queues:
-        raise ConfigError(f"{config.path}: QUEUES is not set, and a GlueCE is rendered for each queue")
+        what = "names no queue gip can publish" if config.values.get("QUEUES", "").strip() else "is not set"
+        raise ConfigError(f"{config.path}: QUEUES {what}, and a GlueCE is rendered for each queue")
     ces = []
     for queue in config.queues:
         unique_id = f"{host}:{CREAM_PORT}/cream-{batch}-{queue.name}"

@@ -12,10 +12,13 @@ states (printed as LDIF values, so gip.ldifvalue's rule), VO names
 (gip.tags' rule), queue names (part of a GlueCEUniqueID) and the group
 lists; every error names site-info.def and the line that set the key.
 
-A state setting that cannot be used (a ``CE_STATE`` or ``<QUEUE>_CE_STATE``
-that cannot be printed, a ``CE_STATE_POLICY`` that is neither policy) costs
-that setting only: it is ignored as if site-info.def did not set it, and is a
-Problem of the SiteConfig. Any other error makes the file unusable.
+A setting that cannot be used costs that setting only, and is a Problem of
+the SiteConfig: a ``CE_STATE`` or ``<QUEUE>_CE_STATE`` that cannot be printed
+and a ``CE_STATE_POLICY`` that is neither policy are ignored, as if
+site-info.def did not set them; a queue name in ``QUEUES`` and a VO or FQAN in
+a ``<QUEUE>_GROUP_ENABLE`` that gip cannot publish are left out of the list.
+A VO name in ``VOS`` that is not one makes the file unusable, as a syntax
+error does: a filter that is not what the admin meant would cost tags.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ _NOT_KEY_CHAR = re.compile(r"[^A-Za-z0-9]")
 _QUEUE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 # <QUEUE>_CE_STATE: an empty queue name gives _CE_STATE.
 _STATE_KEY = re.compile(r"CE_STATE|[A-Z0-9_]*_CE_STATE")
-# Queue names joined by blanks, see _check_queue_names.
+# Queue names joined by blanks, see _usable_queue_names.
 _QUEUE_NAME_LIST = re.compile(r"[A-Za-z0-9._ -]*")
 _DOT_AND_DASH_TO_UNDERSCORE = str.maketrans(".-", "__")
 
@@ -77,7 +80,7 @@ class SiteConfig(NamedTuple):
     runtime_env: Tuple[str, ...] = ()
     ce_state: Optional[str] = None
     state_policy: str = POLICY_PRODUCTION_ONLY
-    # The state settings ignored, as if not set (_unusable_states): a configuration error each.
+    # The settings ignored or left out (see the module's docstring): a configuration error each.
     problems: Tuple[Problem, ...] = ()
 
     def queue(self, name: str) -> Optional[QueueConfig]:
@@ -130,7 +133,7 @@ def site_config_from(info: SiteInfo) -> SiteConfig:
         site_name=values.get("SITE_NAME"),
         ce_host=values.get("CE_HOST"),
         vos=_vos(info),
-        queues=_queues(info),
+        queues=_queues(info, problems),
         batch_system=values.get("CE_BATCH_SYS"),
         runtime_env=tuple(values.get("CE_RUNTIMEENV", "").split()),
         ce_state=values.get("CE_STATE"),
@@ -183,31 +186,36 @@ def _vos(info: SiteInfo) -> Optional[Tuple[str, ...]]:
     return vos
 
 
-def _queues(info: SiteInfo) -> Tuple[QueueConfig, ...]:
-    names = info.values.get("QUEUES", "").split()
-    _check_queue_names(info, names)
+def _queues(info: SiteInfo, problems: List[Problem]) -> Tuple[QueueConfig, ...]:
+    names = _usable_queue_names(info, info.values.get("QUEUES", "").split(), problems)
     # <QUEUE>_GROUP_ENABLE: VO names and VOMS FQANs (/atlas/ROLE=production).
     get = info.values.get
-    groups = [tuple(get(f"{key}_GROUP_ENABLE", "").split()) for key in _queue_keys(names)]
-    _check_groups(info, names, groups)
-    return tuple(map(QueueConfig, names, groups))
+    keys = _queue_keys(names)
+    groups = [tuple(get(f"{key}_GROUP_ENABLE", "").split()) for key in keys]
+    return tuple(map(QueueConfig, names, _usable_groups(info, keys, groups, problems)))
 
 
-def _check_queue_names(info: SiteInfo, names: List[str]) -> None:
-    """Raises for the first name in QUEUES that is not a queue name or is listed twice."""
+def _usable_queue_names(info: SiteInfo, names: List[str], problems: List[Problem]) -> List[str]:
+    """The names in QUEUES that gip can publish, in order; each other one is a Problem, left out."""
     # A site may list thousands of queues: they are checked all at once, and one
-    # by one only to name the first problem. split() leaves no blank in a name,
+    # by one only to find the problems. split() leaves no blank in a name,
     # so the names joined by blanks are all made of queue-name characters
     # exactly when each of them is.
     if _QUEUE_NAME_LIST.fullmatch(" ".join(names)) is not None and len(set(names)) == len(names):
-        return
+        return names
+    line = info.where("QUEUES")
+    kept: List[str] = []
     seen: Set[str] = set()
     for name in names:
         if _QUEUE_NAME.fullmatch(name) is None:
-            raise _problem(info, "QUEUES", f"{name!r}: a queue name is ASCII letters, digits and ._-")
-        if name in seen:
-            raise _problem(info, "QUEUES", f"{name!r} is listed twice")
-        seen.add(name)
+            reason = "QUEUES: a queue name is ASCII letters, digits and ._-; that queue is left out"
+            problems.append(Problem(info.path, line, reason, name))
+        elif name in seen:
+            problems.append(Problem(info.path, line, "QUEUES: a queue listed twice; the second listing is left out", name))
+        else:
+            seen.add(name)
+            kept.append(name)
+    return kept
 
 
 def _queue_keys(names: List[str]) -> List[str]:
@@ -220,17 +228,22 @@ def _queue_keys(names: List[str]) -> List[str]:
     return joined.split(" ") if names else []
 
 
-def _check_groups(info: SiteInfo, names: List[str], groups: List[Tuple[str, ...]]) -> None:
-    """Raises for the first group, queue by queue, that _group_problem() refuses."""
+def _usable_groups(info: SiteInfo, keys: List[str], groups: List[Tuple[str, ...]],
+                   problems: List[Problem]) -> List[Tuple[str, ...]]:
+    """Each queue's groups without those _group_problem() refuses; each of those is a Problem, queue by queue."""
     # Queues share a few VOs and FQANs between them: each distinct one is checked once.
     refused = {group for group in set().union(*groups) if _group_problem(group) is not None}
     if not refused:
-        return
-    for name, queue_groups in zip(names, groups):
+        return groups
+    usable = []
+    for key, queue_groups in zip(keys, groups):
         for group in queue_groups:
             if group in refused:
-                key = f"{queue_key(name)}_GROUP_ENABLE"
-                raise _problem(info, key, f"{group!r}: {_group_problem(group)}")
+                option = f"{key}_GROUP_ENABLE"
+                reason = f"{option}: {_group_problem(group)}; left out of the queue's access rules"
+                problems.append(Problem(info.path, info.where(option), reason, group))
+        usable.append(tuple(group for group in queue_groups if group not in refused))
+    return usable
 
 
 def _group_problem(group: str) -> Optional[str]:

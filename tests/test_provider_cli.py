@@ -217,6 +217,29 @@ def test_templates_with_an_unusable_state_still_print_the_site(tmp_path, capsys)
     assert "CE_STATE cannot be published as GlueCEStateStatus: empty; ignored, as if not set" in err
 
 
+def test_templates_leave_out_a_queue_or_group_they_cannot_publish_not_the_site(tmp_path, capsys):
+    assert main(["merged", "--base", "templates", *example_site(tmp_path / "good")]) == 1  # the example has bad tags
+    expected = ldif_map(capsys.readouterr().out)
+    bad = example_site(tmp_path, 'QUEUES="long short sgm sh/ort"', 'SHORT_GROUP_ENABLE="dteam OPS cms"')
+    assert main(["merged", "--base", "templates", *bad]) == 1
+    out, err = capsys.readouterr()
+    entries = ldif_map(out)
+    # short without OPS: its rule and its VOView for ops are gone, and nothing else.
+    ops_view = "gluevoviewlocalid=ops,glueceuniqueid=ce.example.org:8443/cream-pbs-short,mds-vo-name=resource,o=grid"
+    assert ops_view in expected and set(entries) == set(expected) - {ops_view}
+    short = "glueceuniqueid=ce.example.org:8443/cream-pbs-short,mds-vo-name=resource,o=grid"
+    assert expected[short]["glueceaccesscontrolbaserule"] == ["VO:dteam", "VO:ops", "VO:cms"]
+    assert entries[short]["glueceaccesscontrolbaserule"] == ["VO:dteam", "VO:cms"]
+    errors = [line.split("ERROR: ", 1)[1] for line in err.splitlines() if "ERROR: " in line]
+    last = (ETC / "site-info.def").read_text().count("\n")
+    assert errors == [
+        f"{tmp_path / 'site-info.def'}:{last + 1}: QUEUES: a queue name is ASCII letters, digits and ._-; "
+        "that queue is left out: 'sh/ort'",
+        f"{tmp_path / 'site-info.def'}:{last + 2}: SHORT_GROUP_ENABLE: a VO name is lower-case ASCII letters, digits "
+        "and ._- and starts with a letter or digit; left out of the queue's access rules: 'OPS'",
+    ]
+
+
 def test_a_missing_static_file_costs_its_entries(site, capsys):
     assert main([*args(site, "plugin"), "--static-ldif", str(site / "gone.ldif")]) == 1
     out, err = capsys.readouterr()

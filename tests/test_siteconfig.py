@@ -122,15 +122,6 @@ def test_queue_state_is_kept_in_values():
         ("VOS='atlas a/b'", 1, "VOS: 'a/b'"),
         ("VOS='.hidden'", 1, "VOS: '.hidden'"),
         ("VOS='vö'", 1, "VOS: 'vö'"),
-        ("QUEUES='long sh/ort'", 1, "QUEUES: 'sh/ort': a queue name is ASCII letters, digits and ._-"),
-        ("QUEUES='long:x'", 1, "QUEUES: 'long:x'"),
-        ("QUEUES='lóng'", 1, "QUEUES: 'lóng'"),
-        ("QUEUES='long short long'", 1, "QUEUES: 'long' is listed twice"),
-        ("QUEUES=long\n\nLONG_GROUP_ENABLE='atlas ATLAS'", 3, "LONG_GROUP_ENABLE: 'ATLAS': a VO name"),
-        ("QUEUES=long\nLONG_GROUP_ENABLE='/dn:x/ROLE=y'", 2, "LONG_GROUP_ENABLE: '/dn:x/ROLE=y': not a usable FQAN: holds 'dn:'"),
-        ("QUEUES=long\nLONG_GROUP_ENABLE='/At/ROLE=y'", 2, "LONG_GROUP_ENABLE: '/At/ROLE=y': an FQAN starts with /<vo>"),
-        ("QUEUES=long\nLONG_GROUP_ENABLE=/", 2, "LONG_GROUP_ENABLE: '/': an FQAN starts with /<vo>, and a VO name is empty"),
-        ("QUEUES=long\nLONG_GROUP_ENABLE='/atlas/é'", 2, "LONG_GROUP_ENABLE: '/atlas/é': not a usable FQAN: not printable ASCII"),
     ],
 )
 def test_refused_values(text, line, message):
@@ -177,6 +168,36 @@ def test_an_unusable_state_setting_is_ignored_and_reported_at_its_line(text, lin
     assert key not in config.values
     assert (config.vos, config.site_name) == (("atlas",), "X")
     assert config.state_policy == POLICY_PRODUCTION_ONLY
+
+
+@pytest.mark.parametrize(
+    "text, line, reason, value, queues",
+    [
+        ("QUEUES='long sh/ort'", 1, "QUEUES: a queue name is ASCII letters, digits and ._-; that queue is left out",
+         "sh/ort", [("long", ())]),
+        ("QUEUES='long:x'", 1, "QUEUES: a queue name is", "long:x", []),
+        ("QUEUES='lóng short'", 1, "QUEUES: a queue name is", "lóng", [("short", ())]),
+        ("QUEUES='long short long'", 1, "QUEUES: a queue listed twice; the second listing is left out", "long",
+         [("long", ()), ("short", ())]),
+        ("QUEUES=long\n\nLONG_GROUP_ENABLE='atlas ATLAS'", 3, "LONG_GROUP_ENABLE: a VO name is lower-case", "ATLAS",
+         [("long", ("atlas",))]),
+        ("QUEUES=long\nLONG_GROUP_ENABLE='/dn:x/ROLE=y cms'", 2, "LONG_GROUP_ENABLE: not a usable FQAN: holds 'dn:'",
+         "/dn:x/ROLE=y", [("long", ("cms",))]),
+        ("QUEUES=long\nLONG_GROUP_ENABLE='/At/ROLE=y'", 2, "LONG_GROUP_ENABLE: an FQAN starts with /<vo>", "/At/ROLE=y",
+         [("long", ())]),
+        ("QUEUES=long\nLONG_GROUP_ENABLE=/", 2, "LONG_GROUP_ENABLE: an FQAN starts with /<vo>, and a VO name is empty",
+         "/", [("long", ())]),
+        ("QUEUES=long\nLONG_GROUP_ENABLE='/atlas/é'", 2,
+         "LONG_GROUP_ENABLE: not a usable FQAN: not printable ASCII (a line break, a control or a non-ASCII character); "
+         "left out of the queue's access rules", "/atlas/é", [("long", ())]),
+    ],
+)
+def test_a_queue_or_group_gip_cannot_publish_is_left_out_at_its_line(text, line, reason, value, queues):
+    config = config_of(text + "\nVOS=atlas\nCE_STATE=PilotSCAS\n")
+    assert [(p.path, p.line, p.subject) for p in config.problems] == [("site-info.def", line, value)]
+    assert config.problems[0].reason.startswith(reason)
+    assert config.queues == tuple(QueueConfig(name, groups) for name, groups in queues)
+    assert (config.vos, config.ce_state) == (("atlas",), "PilotSCAS")
 
 
 def test_unusable_states_cost_only_themselves():
@@ -227,31 +248,11 @@ def test_load_syntax_error_names_file_and_line(tmp_path):
 
 
 # site_config_from checks the queues and their groups all at once, as a site may
-# have thousands. It must decide and say exactly what checking them one by one,
-# in order, as written plainly here, does.
+# have thousands. It must keep, leave out and say exactly what checking every
+# setting one by one, in order, as written plainly here, does.
 
 
 def one_by_one(info: SiteInfo) -> SiteConfig:
-    def problem(key, message):
-        return ConfigInputError(info.path, info.where(key), f"{key}: {message}")
-
-    vos = _vos(info)
-    names = info.values.get("QUEUES", "").split()
-    seen = set()
-    for name in names:
-        if re.fullmatch(r"[A-Za-z0-9._-]+", name) is None:
-            raise problem("QUEUES", f"{name!r}: a queue name is ASCII letters, digits and ._-")
-        if name in seen:
-            raise problem("QUEUES", f"{name!r} is listed twice")
-        seen.add(name)
-    queues = []
-    for name in names:
-        key = f"{queue_key(name)}_GROUP_ENABLE"
-        groups = tuple(info.values.get(key, "").split())
-        for group in groups:
-            if _group_problem(group) is not None:
-                raise problem(key, f"{group!r}: {_group_problem(group)}")
-        queues.append(QueueConfig(name, groups))
     values = dict(info.values)
     ignored = []
     for key, value in info.values.items():
@@ -262,6 +263,28 @@ def one_by_one(info: SiteInfo) -> SiteConfig:
     if values.get("CE_STATE_POLICY", POLICY_PRODUCTION_ONLY) not in (POLICY_PRODUCTION_ONLY, POLICY_ALWAYS):
         reason = "CE_STATE_POLICY is not production-only or always; ignored, so production-only applies"
         ignored.append(Problem(info.path, info.where("CE_STATE_POLICY"), reason, values.pop("CE_STATE_POLICY")))
+    vos = _vos(info)
+    names = []
+    for name in info.values.get("QUEUES", "").split():
+        if re.fullmatch(r"[A-Za-z0-9._-]+", name) is None:
+            reason = "QUEUES: a queue name is ASCII letters, digits and ._-; that queue is left out"
+            ignored.append(Problem(info.path, info.where("QUEUES"), reason, name))
+        elif name in names:
+            reason = "QUEUES: a queue listed twice; the second listing is left out"
+            ignored.append(Problem(info.path, info.where("QUEUES"), reason, name))
+        else:
+            names.append(name)
+    queues = []
+    for name in names:
+        key = f"{queue_key(name)}_GROUP_ENABLE"
+        groups = []
+        for group in info.values.get(key, "").split():
+            if _group_problem(group) is None:
+                groups.append(group)
+            else:
+                reason = f"{key}: {_group_problem(group)}; left out of the queue's access rules"
+                ignored.append(Problem(info.path, info.where(key), reason, group))
+        queues.append(QueueConfig(name, tuple(groups)))
     return SiteConfig(
         path=info.path,
         values=values,
@@ -329,9 +352,12 @@ def test_queues_groups_and_states_are_checked_as_one_by_one(settings_):
     assert outcome(site_config_from, info) == outcome(one_by_one, info)
 
 
-def test_the_first_refused_group_is_named():
-    error = refusal("QUEUES='a b c'\nC_GROUP_ENABLE='cms /Cms'\nB_GROUP_ENABLE='atlas ATLAS /'\n")
-    assert (error.line, error.message) == (3, "B_GROUP_ENABLE: 'ATLAS': a VO name is lower-case ASCII letters, digits and ._- and starts with a letter or digit")
+def test_every_refused_group_is_named_queue_by_queue():
+    config = config_of("QUEUES='a b c'\nC_GROUP_ENABLE='cms /Cms'\nB_GROUP_ENABLE='atlas ATLAS /'\n")
+    assert [(p.line, p.subject) for p in config.problems] == [(3, "ATLAS"), (3, "/"), (2, "/Cms")]
+    assert config.problems[0].reason == ("B_GROUP_ENABLE: a VO name is lower-case ASCII letters, digits and ._- and "
+                                         "starts with a letter or digit; left out of the queue's access rules")
+    assert config.queues == (QueueConfig("a"), QueueConfig("b", ("atlas",)), QueueConfig("c", ("cms",)))
 
 
 def test_many_queues():
@@ -342,8 +368,9 @@ def test_many_queues():
     )
     config = config_of(text)
     assert config.queues == tuple(QueueConfig(name, (groups[n % 3], "cms")) for n, name in enumerate(names))
-    error = refusal(text + "Q2999_X_2_GROUP_ENABLE='cms CMS'\n")
-    assert (error.line, error.message) == (3002, "Q2999_X_2_GROUP_ENABLE: 'CMS': a VO name is lower-case ASCII letters, digits and ._- and starts with a letter or digit")
+    config = config_of(text + "Q2999_X_2_GROUP_ENABLE='cms CMS'\n")
+    assert [(p.line, p.subject) for p in config.problems] == [(3002, "CMS")]
+    assert config.queues[-1] == QueueConfig(names[-1], ("cms",))
 
 
 @given(st.text(max_size=8))
