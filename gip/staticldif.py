@@ -41,15 +41,14 @@ from gip.report import Problem
 # (attribute, value as the parser gives it, line, the line as written once unfolded)
 _Pair = Tuple[str, Optional[bytes], int, str]
 # What only the parser reads right, besides CR characters: continuation and
-# comment lines, and base64 (::) and URL (:<) values, found in a copy of the
-# file where '<' reads ':'. A line that starts with ' ' or '#' leaves '\n ' or
-# '\n#' in the file's line marks (its colons, newlines, blanks and '#', a tenth
-# of a YAIM file), as does a name holding one: only then is the file itself
-# searched. A regular expression anchored at every line start is ten times
-# slower. A line 'version: 1' is an attribute inside a record; only the file's
-# first is special.
+# comment lines, and base64 (::) and URL (:<) values. A line that starts with
+# ' ' or '#' leaves '\n ' or '\n#' in the file's line marks (its colons,
+# newlines, blanks and '#', a tenth of a YAIM file), as does a name holding
+# one: only then is the file itself searched. Otherwise each line's marks start
+# with its first colon, and a base64 line's with '::'. A regular expression
+# anchored at every line start is ten times slower. A line 'version: 1' is an
+# attribute inside a record; only the file's first is special.
 _NOT_LINE_MARK = bytes(byte for byte in range(256) if byte not in b":\n #")
-_URL_AS_BASE64 = bytes.maketrans(b"<", b":")
 _NOT_COLON_OR_NEWLINE = bytes(byte for byte in range(256) if byte not in b":\n")
 # DNs that are certainly valid as they are: attribute=value RDNs, no escapes,
 # no multi-valued RDNs, no spaces. Any other DN goes to the parser.
@@ -387,10 +386,13 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
     if b"\r" in data or data.startswith((b" ", b"#", b"version:")):
         return None
     marks = data.translate(None, _NOT_LINE_MARK)
-    if (b"\n " in marks or b"\n#" in marks) and (b"\n " in data or b"\n#" in data):
+    odd_names = b"\n " in marks or b"\n#" in marks
+    if odd_names and (b"\n " in data or b"\n#" in data):
         return None
-    if b"::" in data.translate(_URL_AS_BASE64):
-        return None
+    if b"<" in data and b":<" in data:
+        return None  # a URL value, or ':<' somewhere else: the parser tells them apart
+    if b"::" in data if odd_names else (marks.startswith(b"::") or b"\n::" in marks):
+        return None  # a base64 value, or (where that is quicker to say) '::' anywhere
     if not data.isascii():
         return _parse_plain_chunks(data, path)
     source = _PlainText(data)

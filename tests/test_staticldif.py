@@ -299,10 +299,14 @@ def lookups_of(entry):
 @example(b"dn: o=a\nversion: 1\nx: a<b c\ny: <z\n\ndn: o=b\nx: 1\n")
 @example(b"dn: o=a\nx: 1\ndn: o=b\ny: 2\ndn:o=c\nDN: o=d\n")
 @example(b"dn: o=a\nx: 1\nownerdn: cn=x\ny: a dn: b\n\ndn: o=b\nz: dn:\n")
+@example(b"dn: o=a\nx: a::b\ny: [::1]:80\nz:  ::\n")
+@example(b"dn: o=a\nw: a:<b\n")
 def test_the_plain_reading_gives_what_the_parser_gives(data):
     from gip.staticldif import parse_plain_ldif, parse_with_python_ldap
 
     plain = parse_plain_ldif(data, "f.ldif")
+    if data.startswith(b"dn: o=a\nx: a::b"):
+        assert plain is not None  # '::' after a line's first colon is part of a plain value
     if plain is not None:
         assert entries_of(plain) == entries_of(parse_with_python_ldap(data, "f.ldif"))
 
@@ -359,6 +363,12 @@ def test_a_plain_dn_is_a_dn_for_python_ldap(rdns):
     [
         b"dn: o=a\nx: long\n  folded\n",
         b"dn: o=a\nx:: eA==\n",
+        b"dn:: bz1h\nx: 1\n",
+        b"dn: o=a\nx: 1\ny::eA==\n",
+        b"dn: o=a\nx: 1\n\ndn: o=b\ny::  eA==\n",
+        b"dn: o=a\nc d:: eA==\n",
+        b"dn: o=a\nc#d:: eA==\nx: 1\n",
+        b"dn: o=a\nx: 1\n\ndn: o=b\ny:< file:///x\n",
         b"# comment\ndn: o=a\n",
         b"version: 1\ndn: o=a\n",
         b"dn: o=a\r\nx: 1\r\n",
