@@ -13,12 +13,12 @@ states (printed as LDIF values, so gip.ldifvalue's rule), VO names
 lists; every error names site-info.def and the line that set the key.
 
 A setting that cannot be used costs that setting only, and is a Problem of
-the SiteConfig: a ``CE_STATE`` or ``<QUEUE>_CE_STATE`` that cannot be printed
-and a ``CE_STATE_POLICY`` that is neither policy are ignored, as if
-site-info.def did not set them; a queue name in ``QUEUES`` and a VO or FQAN in
-a ``<QUEUE>_GROUP_ENABLE`` that gip cannot publish are left out of the list.
-A VO name in ``VOS`` that is not one makes the file unusable, as a syntax
-error does: a filter that is not what the admin meant would cost tags.
+the SiteConfig: a ``CE_STATE`` or ``<QUEUE>_CE_STATE`` that cannot be printed,
+a ``CE_STATE_POLICY`` that is neither policy and a ``VOS`` that names what
+cannot be a VO are ignored, as if site-info.def did not set them; a queue name
+in ``QUEUES`` and a VO or FQAN in a ``<QUEUE>_GROUP_ENABLE`` that gip cannot
+publish are left out of their list. Only a file that cannot be read or parsed
+is unusable as a whole (ConfigError, ConfigInputError).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import re
 from types import MappingProxyType
 from typing import Dict, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
-from gip.errors import ConfigInputError
 from gip.ldifvalue import value_problem
 from gip.report import Problem
 from gip.siteinfo import SiteInfo, read_site_info
@@ -124,7 +123,7 @@ def load_site_config(path: Union[str, os.PathLike[str]]) -> SiteConfig:
 
 
 def site_config_from(info: SiteInfo) -> SiteConfig:
-    """The SiteConfig of parsed site-info.def keys; raises ConfigInputError naming file:line."""
+    """The SiteConfig of parsed site-info.def keys, with what it ignored or left out as its problems."""
     values = dict(info.values)
     problems = _unusable_states(info, values)
     return SiteConfig(
@@ -132,7 +131,7 @@ def site_config_from(info: SiteInfo) -> SiteConfig:
         values=values,
         site_name=values.get("SITE_NAME"),
         ce_host=values.get("CE_HOST"),
-        vos=_vos(info),
+        vos=_vos(info, problems),
         queues=_queues(info, problems),
         batch_system=values.get("CE_BATCH_SYS"),
         runtime_env=tuple(values.get("CE_RUNTIMEENV", "").split()),
@@ -140,10 +139,6 @@ def site_config_from(info: SiteInfo) -> SiteConfig:
         state_policy=values.get("CE_STATE_POLICY", POLICY_PRODUCTION_ONLY),
         problems=tuple(problems),
     )
-
-
-def _problem(info: SiteInfo, key: str, message: str) -> ConfigInputError:
-    return ConfigInputError(info.path, info.where(key), f"{key}: {message}")
 
 
 def _unusable_states(info: SiteInfo, values: Dict[str, str]) -> List[Problem]:
@@ -173,17 +168,20 @@ def _unusable_states(info: SiteInfo, values: Dict[str, str]) -> List[Problem]:
     return problems
 
 
-def _vos(info: SiteInfo) -> Optional[Tuple[str, ...]]:
-    """None when VOS is absent: then every VO folder is read."""
+def _vos(info: SiteInfo, problems: List[Problem]) -> Optional[Tuple[str, ...]]:
+    """The VOs of VOS; None when VOS is absent, or names what cannot be a VO: then every VO folder is read.
+
+    A filter other than the one the admin meant would cost some VO its tags: without one, none is lost.
+    """
     text = info.values.get("VOS")
     if text is None:
         return None
     vos = tuple(text.split())
-    for vo in vos:
-        problem = vo_name_problem(vo)
-        if problem is not None:
-            raise _problem(info, "VOS", f"{vo!r}: {problem}")
-    return vos
+    refused = [(vo, vo_name_problem(vo)) for vo in vos if vo_name_problem(vo) is not None]
+    for vo, problem in refused:
+        reason = f"VOS: {problem}; VOS is ignored, so every VO folder is read"
+        problems.append(Problem(info.path, info.where("VOS"), reason, vo))
+    return None if refused else vos
 
 
 def _queues(info: SiteInfo, problems: List[Problem]) -> Tuple[QueueConfig, ...]:

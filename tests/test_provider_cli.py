@@ -182,6 +182,22 @@ def test_an_unusable_state_costs_only_that_setting(site, capsys):
     assert summary[counted + 1].startswith(f"  {site / 'site-info.def'}:7: CE_STATE cannot be published")
 
 
+def test_a_vos_naming_what_cannot_be_a_vo_costs_the_filter_not_the_state(site, capsys):
+    (site / "site-info.def").write_text(SITE_INFO.replace('VOS="atlas cms"', 'VOS="atlas CMS"'))
+    (site / "info" / "biomed").mkdir()
+    (site / "info" / "biomed" / "biomed.ldif").write_text("VO-biomed-x\n")
+    assert main(args(site, "plugin")) == 1
+    out, err = capsys.readouterr()
+    assert modify_map(out) == {
+        SC.lower(): [("add", "gluehostapplicationsoftwareruntimeenvironment",
+                      ["VO-atlas-a", "VO-atlas-b", "VO-biomed-x", "VO-cms-x"])],
+        CE.lower(): [("replace", "gluecestatestatus", ["PilotSCAS"])],
+    }
+    assert err.count("ERROR: ") == 1 and "WARNING: " not in err
+    assert (f"ERROR: {site / 'site-info.def'}:3: VOS: a VO name is lower-case ASCII letters, digits and ._- and starts "
+            "with a letter or digit; VOS is ignored, so every VO folder is read: 'CMS'") in err
+
+
 def example_site(folder: Path, *added: str) -> List[str]:
     """The example site of etc/ with lines added to its site-info.def, as arguments after the subcommand."""
     folder.mkdir(exist_ok=True)

@@ -154,7 +154,7 @@ def remote_log(capsys):
     [
         (None, "cannot read site-info.def"),
         ("CE_HOST=$(hostname)\n", "unsupported shell syntax"),
-        ("CE_HOST=ce01.example.org\nVOS='atlas CMS'\n", "VOS"),
+        ("CE_HOST=ce01.example.org\nX=`hostname`\n", "unsupported shell syntax"),
         (b"CE_HOST=\xff\n", "not UTF-8"),
     ],
 )
@@ -168,6 +168,12 @@ def test_an_unusable_site_info_only_means_ce_host_is_unknown(tmp_path, remote_lo
     assert remote.site_ce_host(environ) is None
     assert not remote.is_local("ce01.example.org", environ)
     assert logged in remote_log.text
+
+
+def test_a_setting_gip_ignores_leaves_ce_host_known(tmp_path):
+    path = tmp_path / "site-info.def"
+    path.write_text("CE_HOST=ce01.example.org\nVOS='atlas CMS'\nCE_STATE=\n")
+    assert remote.site_ce_host({"GIP_SITE_INFO": str(path)}) == "ce01.example.org"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""site-info.def keys become a SiteConfig, and what gip cannot publish is refused with file:line."""
+"""site-info.def keys become a SiteConfig; what gip cannot use is ignored or left out, and said with file:line."""
 
 from __future__ import annotations
 
@@ -18,24 +18,18 @@ from gip.siteconfig import (
     QueueConfig,
     SiteConfig,
     _group_problem,
-    _vos,
     load_site_config,
     queue_key,
     site_config_from,
 )
 from gip.siteinfo import SiteInfo, parse_site_info
+from gip.tags import vo_name_problem
 
 DATA = Path(__file__).parent / "data" / "siteinfo"
 
 
 def config_of(text: str) -> SiteConfig:
     return site_config_from(parse_site_info(text, "site-info.def"))
-
-
-def refusal(text: str) -> ConfigInputError:
-    with pytest.raises(ConfigInputError) as caught:
-        config_of(text)
-    return caught.value
 
 
 def test_realistic_site():
@@ -115,26 +109,21 @@ def test_queue_state_is_kept_in_values():
 
 
 @pytest.mark.parametrize(
-    "text, line, message",
+    "text, line, values",
     [
-        ("A=1\nVOS='atlas CMS'", 2, "VOS: 'CMS': a VO name is lower-case"),
-        ("VOS='atlas ../etc'", 1, "VOS: '../etc'"),
-        ("VOS='atlas a/b'", 1, "VOS: 'a/b'"),
-        ("VOS='.hidden'", 1, "VOS: '.hidden'"),
-        ("VOS='vö'", 1, "VOS: 'vö'"),
+        ("A=1\nVOS='atlas CMS'", 2, ["CMS"]),
+        ("VOS='atlas ../etc'", 1, ["../etc"]),
+        ("VOS='atlas a/b .hidden'", 1, ["a/b", ".hidden"]),
+        ("VOS='vö'", 1, ["vö"]),
+        ("VOS=atlas\n# later override\nVOS='atlas CMS'\n", 3, ["CMS"]),
     ],
 )
-def test_refused_values(text, line, message):
-    error = refusal(text)
-    assert (error.path, error.line) == ("site-info.def", line)
-    assert error.message.startswith(message)
-    assert str(error).startswith(f"site-info.def:{line}: ")
-    assert error.exit_code == EXIT_CONFIG
-
-
-def test_error_names_the_line_where_the_key_was_last_set():
-    error = refusal("VOS=atlas\n# later override\nVOS='atlas CMS'\n")
-    assert error.line == 3
+def test_a_vos_naming_what_cannot_be_a_vo_is_ignored_so_no_vo_loses_its_tags(text, line, values):
+    config = config_of(text + "\nCE_STATE=PilotSCAS\nQUEUES=long\n")
+    assert [(p.path, p.line, p.subject) for p in config.problems] == [("site-info.def", line, v) for v in values]
+    assert config.problems[0].reason.startswith("VOS: a VO name is lower-case")
+    assert config.problems[0].reason.endswith("; VOS is ignored, so every VO folder is read")
+    assert (config.vos, config.ce_state, config.queues) == (None, "PilotSCAS", (QueueConfig("long"),))
 
 
 # A state setting gip cannot use costs that setting only: it is left out, as if site-info.def did not
@@ -263,7 +252,13 @@ def one_by_one(info: SiteInfo) -> SiteConfig:
     if values.get("CE_STATE_POLICY", POLICY_PRODUCTION_ONLY) not in (POLICY_PRODUCTION_ONLY, POLICY_ALWAYS):
         reason = "CE_STATE_POLICY is not production-only or always; ignored, so production-only applies"
         ignored.append(Problem(info.path, info.where("CE_STATE_POLICY"), reason, values.pop("CE_STATE_POLICY")))
-    vos = _vos(info)
+    vos = tuple(info.values["VOS"].split()) if "VOS" in info.values else None
+    for vo in vos or ():
+        if vo_name_problem(vo) is not None:
+            reason = f"VOS: {vo_name_problem(vo)}; VOS is ignored, so every VO folder is read"
+            ignored.append(Problem(info.path, info.where("VOS"), reason, vo))
+    if any(vo_name_problem(vo) is not None for vo in vos or ()):
+        vos = None
     names = []
     for name in info.values.get("QUEUES", "").split():
         if re.fullmatch(r"[A-Za-z0-9._-]+", name) is None:
@@ -298,13 +293,6 @@ def one_by_one(info: SiteInfo) -> SiteConfig:
         state_policy=values.get("CE_STATE_POLICY", POLICY_PRODUCTION_ONLY),
         problems=tuple(ignored),
     )
-
-
-def outcome(read, info):
-    try:
-        return read(info)
-    except ConfigInputError as error:
-        return ("refused", error.path, error.line, error.message)
 
 
 def mostly(common, rare):
@@ -349,7 +337,7 @@ def test_queues_groups_and_states_are_checked_as_one_by_one(settings_):
         values[key] = value
         lines[key] = line
     info = SiteInfo("site-info.def", values, lines)
-    assert outcome(site_config_from, info) == outcome(one_by_one, info)
+    assert site_config_from(info) == one_by_one(info)
 
 
 def test_every_refused_group_is_named_queue_by_queue():
