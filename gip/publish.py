@@ -725,8 +725,27 @@ def safe_values(values: Sequence[str]) -> Optional[List[bytes]]:
     """The values as ASCII bytes where every one passes the rule of _SAFE_VALUE; else None.
 
     Checked with a few operations over all of them at once: a SubCluster may
-    hold 100,000 values.
+    hold 100,000 values. The parts of a TagList that are ValidTags are not
+    looked at: a valid tag (``VO-<vo>-<rest>``, tag characters only) passes the rule.
     """
+    parts = getattr(values, "parts", None)
+    if parts is None:
+        return _safe_values(values)
+    safe: List[bytes] = []
+    for part in parts:
+        if isinstance(part, ValidTags):
+            safe += "\n".join(part).encode("ascii").split(b"\n") if part else []
+            continue
+        checked = _safe_values(part)
+        if checked is None:
+            return None
+        safe += checked
+    return safe
+
+
+def _safe_values(values: Sequence[str]) -> Optional[List[bytes]]:
+    if not values:
+        return []
     try:
         joined = "\n".join(values).encode("ascii")
     except UnicodeEncodeError:

@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gip import publish
-from gip.model import BASE_TEMPLATES, build_site
+from gip.model import BASE_TEMPLATES, TagList, build_site
 from gip.publish import _SAFE_VALUE, Publisher, builtin_template_dir, joined_entries, prefixed, safe_values
 from gip.siteconfig import load_site_config
+from gip.tags import TagRule, ValidTags
 
 # Every character a value may hold, those just outside the rule, and some far outside it.
 _characters = st.sampled_from(list("aZ09._-") + list(" :<>=,+#;\\\"\n\r\t\x00\x7f/") + ["\u00e9", "\u2603"])
@@ -43,6 +44,21 @@ def test_safe_values_refuses_a_value_holding_a_line_break_that_the_joined_values
     # Joined by line breaks, "a\nb" reads as two values that pass: it must not.
     assert safe_values(["a\nb", "c"]) is None
     assert safe_values(["a", "b", "c"]) == [b"a", b"b", b"c"]
+
+
+_token = st.text(st.sampled_from(list("aZ09._-") + [" ", "\n", "\u00e9"]), max_size=6).map("VO-atlas-".__add__)
+_tokens = st.lists(_token | st.text(_characters, max_size=6), max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), _tokens), max_size=4))
+def test_safe_values_of_a_tag_list_are_those_of_its_values(parts):
+    """Parts made ValidTags by the tag rule are taken as they are; the others are checked."""
+    rule = TagRule("atlas")
+    tag_list = TagList([ValidTags(filter(rule.is_valid, tokens)) if valid else tokens for valid, tokens in parts])
+    values = list(tag_list)
+    expected = [value.encode("ascii") for value in values] if all(_SAFE_VALUE.fullmatch(v) for v in values) else None
+    assert safe_values(tag_list) == expected
 
 
 _pieces = st.lists(st.text(st.sampled_from(list("ab%s{}\n:") + ["\u00e9"]), max_size=5), min_size=1, max_size=5)
