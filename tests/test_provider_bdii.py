@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
@@ -199,24 +199,25 @@ def test_provider_wrapper_in_a_real_bdii(bdii: Callable[..., object], site: Path
     assert "VO-atlas-production-17.2.2" not in by_key(server.search())[key(EL9_SC)][RTE]
 
 
-def test_provider_wrapper_from_templates_in_a_real_bdii(bdii: Callable[..., object], site: Path):
+def templates_provider_in_a_bdii(bdii: Callable[..., Any], site: Path) -> Tuple[Any, Dict[str, Dict[str, List[str]]]]:
+    """A real BDII running the provider wrapper with the templates as base, and what it holds after a cycle."""
     server = bdii(env=wrapper_env(site, GIP_BASE="templates"))
     server.add_provider("gip-bdii-provider", (ETC / "bdii" / "gip-bdii-provider").read_text())
     server.start()
     server.wait_cycles(1)
     entries = by_key(server.search())
     assert_example_published(entries, el9=False)
+    return server, entries
+
+
+def test_provider_wrapper_from_templates_in_a_real_bdii(bdii: Callable[..., object], site: Path):
+    _, entries = templates_provider_in_a_bdii(bdii, site)
     assert key(EL9_SC) not in entries
 
 
 def test_a_typo_in_ce_state_does_not_take_the_site_out_of_a_real_bdii(bdii: Callable[..., object], site: Path):
     """From templates every entry comes from site-info.def: an unusable CE_STATE costs the state, not the site."""
-    server = bdii(env=wrapper_env(site, GIP_BASE="templates"))
-    server.add_provider("gip-bdii-provider", (ETC / "bdii" / "gip-bdii-provider").read_text())
-    server.start()
-    server.wait_cycles(1)
-    before = by_key(server.search())
-    assert_example_published(before, el9=False)
+    server, before = templates_provider_in_a_bdii(bdii, site)
     site_info = site / "site-info.def"
     site_info.write_text(site_info.read_text().replace("CE_STATE=PilotSCAS", "CE_STATE=Pilot\u00a0SCAS"))
     server.wait_cycles(1)

@@ -5,7 +5,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 import pytest
 
@@ -13,7 +13,7 @@ from gip.cli import provider
 from gip.cli.provider import DEFAULT_STATIC_LDIF, main, static_ldif_paths
 from gip.errors import EXIT_CODES
 from gip.report import shown
-from tests.support.ldifmap import ldif_map, modify_map
+from tests.support.ldifmap import EntryMap, ldif_map, modify_map
 
 ETC = Path(__file__).resolve().parent.parent / "etc"
 SC = "GlueSubClusterUniqueID=sc1,GlueClusterUniqueID=ce,mds-vo-name=resource,o=grid"
@@ -63,6 +63,11 @@ def args(site: Path, command: str, *extra: str) -> List[str]:
 
 def add_bad_tags(site: Path, count: int) -> None:
     (site / "info" / "cms" / "cms.ldif").write_text("VO-cms-x\n" + "".join(f"bad/{n}\n" for n in range(count)))
+
+
+def add_tags_of_a_vo_not_in_vos(site: Path) -> None:
+    (site / "info" / "biomed").mkdir()
+    (site / "info" / "biomed" / "biomed.ldif").write_text("VO-biomed-x\n")
 
 
 # -- exit codes -------------------------------------------------------------------------
@@ -145,8 +150,7 @@ def test_help_shows_the_exit_codes_and_the_race(capsys):
 
 def test_a_broken_site_info_costs_the_state_and_the_vos_filter_not_the_tags(site, capsys):
     (site / "site-info.def").write_text("VOS=`ls`\nCE_STATE=PilotSCAS\n")
-    (site / "info" / "biomed").mkdir()
-    (site / "info" / "biomed" / "biomed.ldif").write_text("VO-biomed-x\n")
+    add_tags_of_a_vo_not_in_vos(site)
     assert main(args(site, "plugin")) == 1
     out, err = capsys.readouterr()
     blocks = modify_map(out)
@@ -163,8 +167,7 @@ def test_a_broken_site_info_costs_the_state_and_the_vos_filter_not_the_tags(site
 
 def test_an_unusable_state_costs_only_that_setting(site, capsys):
     (site / "site-info.def").write_text(SITE_INFO.replace("CE_STATE=PilotSCAS", "CE_STATE='Pilot\tSCAS'"))
-    (site / "info" / "biomed").mkdir()
-    (site / "info" / "biomed" / "biomed.ldif").write_text("VO-biomed-x\n")
+    add_tags_of_a_vo_not_in_vos(site)
     assert main(args(site, "plugin")) == 1
     out, err = capsys.readouterr()
     # The tags as ever, the VOS filter kept (biomed is not in VOS), no state change.
@@ -184,8 +187,7 @@ def test_an_unusable_state_costs_only_that_setting(site, capsys):
 
 def test_a_vos_naming_what_cannot_be_a_vo_costs_the_filter_not_the_state(site, capsys):
     (site / "site-info.def").write_text(SITE_INFO.replace('VOS="atlas cms"', 'VOS="atlas CMS"'))
-    (site / "info" / "biomed").mkdir()
-    (site / "info" / "biomed" / "biomed.ldif").write_text("VO-biomed-x\n")
+    add_tags_of_a_vo_not_in_vos(site)
     assert main(args(site, "plugin")) == 1
     out, err = capsys.readouterr()
     assert modify_map(out) == {
@@ -208,45 +210,43 @@ def example_site(folder: Path, *added: str) -> List[str]:
             "--static-ldif", str(ETC / "static" / "static-file-Cluster.ldif")]
 
 
-def test_templates_with_an_unusable_state_still_print_the_site(tmp_path, capsys):
-    assert main(["merged", "--base", "templates", *example_site(tmp_path / "good")]) == 1  # the example has bad tags
-    expected = ldif_map(capsys.readouterr().out)
-    # A long state of its own that cannot be printed: long takes CE_STATE's, as a queue without one does.
-    bad = example_site(tmp_path, "LONG_CE_STATE=Piloté", "CE_STATE_POLICY=Sometimes")
-    assert main(["merged", "--base", "templates", *bad]) == 1
+def from_templates(capsys: pytest.CaptureFixture[str], folder: Path, *added: str) -> Tuple[EntryMap, List[str]]:
+    """merged --base templates of the example site with lines added to its site-info.def: the entries
+    printed, and the errors said (after the program's name and level)."""
+    assert main(["merged", "--base", "templates", *example_site(folder, *added)]) == 1  # the example has bad tags
     out, err = capsys.readouterr()
-    entries = ldif_map(out)
+    return ldif_map(out), [line.split("ERROR: ", 1)[1] for line in err.splitlines() if "ERROR: " in line]
+
+
+def test_templates_with_an_unusable_state_still_print_the_site(tmp_path, capsys):
+    expected, _ = from_templates(capsys, tmp_path / "good")
+    # A long state of its own that cannot be printed: long takes CE_STATE's, as a queue without one does.
+    entries, errors = from_templates(capsys, tmp_path, "LONG_CE_STATE=Piloté", "CE_STATE_POLICY=Sometimes")
     assert entries.keys() == expected.keys()
     states = {dn: entry["gluecestatestatus"] for dn, entry in entries.items() if "gluecestatestatus" in entry}
     assert states == {dn: entry["gluecestatestatus"] for dn, entry in expected.items() if "gluecestatestatus" in entry}
     assert sorted(state for values in states.values() for state in values) == ["Closed", "PilotSCAS", "PilotSCAS"]
-    errors = [line for line in err.splitlines() if "ERROR: " in line]
     last = (ETC / "site-info.def").read_text().count("\n")
     assert [line.split(f"{tmp_path / 'site-info.def'}:", 1)[1].split(" ", 2)[:2] for line in errors] == [
         [f"{last + 1}:", "LONG_CE_STATE"], [f"{last + 2}:", "CE_STATE_POLICY"]]
     # An unusable CE_STATE: the queues keep the state they start with, but short's own.
-    bad = example_site(tmp_path, "CE_STATE=")
-    assert main(["merged", "--base", "templates", *bad]) == 1
-    out, err = capsys.readouterr()
-    states = sorted(v for entry in ldif_map(out).values() for v in entry.get("gluecestatestatus", []))
+    entries, errors = from_templates(capsys, tmp_path, "CE_STATE=")
+    states = sorted(v for entry in entries.values() for v in entry.get("gluecestatestatus", []))
     assert states == ["Closed", "Production", "Production"]
-    assert "CE_STATE cannot be published as GlueCEStateStatus: empty; ignored, as if not set" in err
+    assert errors == [f"{tmp_path / 'site-info.def'}:{last + 1}: CE_STATE cannot be published as GlueCEStateStatus: "
+                      "empty; ignored, as if not set"]
 
 
 def test_templates_leave_out_a_queue_or_group_they_cannot_publish_not_the_site(tmp_path, capsys):
-    assert main(["merged", "--base", "templates", *example_site(tmp_path / "good")]) == 1  # the example has bad tags
-    expected = ldif_map(capsys.readouterr().out)
-    bad = example_site(tmp_path, 'QUEUES="long short sgm sh/ort"', 'SHORT_GROUP_ENABLE="dteam OPS cms"')
-    assert main(["merged", "--base", "templates", *bad]) == 1
-    out, err = capsys.readouterr()
-    entries = ldif_map(out)
+    expected, _ = from_templates(capsys, tmp_path / "good")
+    entries, errors = from_templates(capsys, tmp_path, 'QUEUES="long short sgm sh/ort"',
+                                     'SHORT_GROUP_ENABLE="dteam OPS cms"')
     # short without OPS: its rule and its VOView for ops are gone, and nothing else.
     ops_view = "gluevoviewlocalid=ops,glueceuniqueid=ce.example.org:8443/cream-pbs-short,mds-vo-name=resource,o=grid"
     assert ops_view in expected and set(entries) == set(expected) - {ops_view}
     short = "glueceuniqueid=ce.example.org:8443/cream-pbs-short,mds-vo-name=resource,o=grid"
     assert expected[short]["glueceaccesscontrolbaserule"] == ["VO:dteam", "VO:ops", "VO:cms"]
     assert entries[short]["glueceaccesscontrolbaserule"] == ["VO:dteam", "VO:cms"]
-    errors = [line.split("ERROR: ", 1)[1] for line in err.splitlines() if "ERROR: " in line]
     last = (ETC / "site-info.def").read_text().count("\n")
     assert errors == [
         f"{tmp_path / 'site-info.def'}:{last + 1}: QUEUES: a queue name is ASCII letters, digits and ._-; "
