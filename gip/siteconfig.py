@@ -177,11 +177,14 @@ def _vos(info: SiteInfo, problems: List[Problem]) -> Optional[Tuple[str, ...]]:
     if text is None:
         return None
     vos = tuple(text.split())
-    refused = [(vo, vo_name_problem(vo)) for vo in vos if vo_name_problem(vo) is not None]
-    for vo, problem in refused:
-        reason = f"VOS: {problem}; VOS is ignored, so every VO folder is read"
-        problems.append(Problem(info.path, info.where("VOS"), reason, vo))
-    return None if refused else vos
+    usable = True
+    for vo in vos:
+        problem = vo_name_problem(vo)
+        if problem is not None:
+            reason = f"VOS: {problem}; VOS is ignored, so every VO folder is read"
+            problems.append(Problem(info.path, info.where("VOS"), reason, vo))
+            usable = False
+    return vos if usable else None
 
 
 def _queues(info: SiteInfo, problems: List[Problem]) -> Tuple[QueueConfig, ...]:
@@ -209,7 +212,8 @@ def _usable_queue_names(info: SiteInfo, names: List[str], problems: List[Problem
             reason = "QUEUES: a queue name is ASCII letters, digits and ._-; that queue is left out"
             problems.append(Problem(info.path, line, reason, name))
         elif name in seen:
-            problems.append(Problem(info.path, line, "QUEUES: a queue listed twice; the second listing is left out", name))
+            reason = "QUEUES: a queue listed twice; the second listing is left out"
+            problems.append(Problem(info.path, line, reason, name))
         else:
             seen.add(name)
             kept.append(name)

@@ -391,8 +391,12 @@ def parse_plain_ldif(data: bytes, path: str) -> Optional[StaticLdif]:
         return None
     if b"<" in data and b":<" in data:
         return None  # a URL value, or ':<' somewhere else: the parser tells them apart
-    if b"::" in data if odd_names else (marks.startswith(b"::") or b"\n::" in marks):
-        return None  # a base64 value, or (where that is quicker to say) '::' anywhere
+    if odd_names:
+        base64 = b"::" in data  # a blank or '#' of a name may come before a line's first colon
+    else:
+        base64 = marks.startswith(b"::") or b"\n::" in marks
+    if base64:
+        return None
     if not data.isascii():
         return _parse_plain_chunks(data, path)
     source = _PlainText(data)

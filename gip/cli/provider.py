@@ -228,7 +228,7 @@ def read_inputs(options: Options, static: bool, config_required: bool) -> Inputs
 
     An unusable site-info.def costs the state override and the VOS filter,
     never the tags, unless ``config_required`` (then it is raised: exit 3).
-    A state setting it cannot use costs that setting only (SiteConfig.problems).
+    A setting it cannot use costs that setting only (SiteConfig.problems).
     """
     config, config_error = _site_config(options.site_info, config_required)
     inputs = Inputs(config=config, config_error=config_error)
