@@ -68,7 +68,7 @@ def write_site_info(folder: Path, changes: Dict[str, str]) -> Path:
 def test_no_setting_breaks_the_output_from_templates(tmp_path_factory, changes):
     site_info = write_site_info(tmp_path_factory.mktemp("site"), changes)
     code, text = run(("merged", "--base", "templates", "--glue", "both"), site_info)
-    assert code in (1, 3)  # the example's tag files hold bad tags
+    assert code in (0, 1, 3)
     event(f"exit {code}")
     if code == 3:
         return
@@ -84,9 +84,9 @@ def test_no_setting_breaks_the_output_from_templates(tmp_path_factory, changes):
 def test_no_setting_breaks_the_plugin_output(tmp_path_factory, changes):
     site_info = write_site_info(tmp_path_factory.mktemp("site"), changes)
     code, text = run(("plugin",), site_info)
-    assert code == 1  # the example's tag files hold bad tags; site-info.def can cost the state, never the output
+    assert code in (0, 1)  # a setting can cost itself, never the output
     assert_safe(text)
     static = ldif_map("\n".join((ETC / "static" / name).read_text()
                                 for name in ("static-file-CE.ldif", "static-file-Cluster.ldif")))
-    blocks = modify_map(text)
-    assert blocks and set(blocks) <= set(static)
+    # Empty where nothing changes (VOS='' reads no tag folder, and no state may be set).
+    assert set(modify_map(text)) <= set(static)
