@@ -81,6 +81,8 @@ GLUE2_BASE = "GLUE2GroupID=resource,o=glue"
 # GLUE2ComputingShareServingState's enumeration (GFD.147 ServingState_t).
 SERVING_STATES = ("production", "draining", "queueing", "closed")
 SERVING_STATE = "GLUE2ComputingShareServingState"
+SHARE_ID = "GLUE2ShareID"
+SHARE_QUEUE = "GLUE2ComputingShareMappingQueue"
 OTHER_INFO = "GLUE2EntityOtherInfo"
 CE_STATE_INFO = "CEState="
 SERVICE_CLASS = "GLUE2ComputingService"
@@ -317,6 +319,17 @@ def build_site(
     if "2" in site.versions:
         site.glue2 = build_glue2(site)
     return site
+
+
+def static_questions(glue: str) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """The classes and attributes build_site() asks of every static entry, for ``--glue``: answered
+    where the files are parsed (see staticldif.start_reading_static_ldif)."""
+    classes: Tuple[str, ...] = (CE_CLASS, SUBCLUSTER_CLASS)
+    attributes: Tuple[str, ...] = (CE_ID, CE_NAME, STATE)
+    if "2" in glue_versions(glue):
+        classes += (SHARE_CLASS,)
+        attributes += (SHARE_ID, SHARE_QUEUE, SERVING_STATE)
+    return classes, attributes
 
 
 def glue_versions(glue: str) -> Tuple[str, ...]:
@@ -944,8 +957,8 @@ def _has_states(config: SiteConfig) -> bool:
 
 
 def _static_share(config: SiteConfig, entry: StaticEntry) -> Share:
-    share_id = _entry_id(entry, "GLUE2ShareID") or entry.dn
-    queue = entry.first("GLUE2ComputingShareMappingQueue")
+    share_id = _entry_id(entry, SHARE_ID) or entry.dn
+    queue = entry.first(SHARE_QUEUE)
     share = Share(Glue2Node(share_id, entry.dn), queue, entry, entry.first(SERVING_STATE), entry.values(OTHER_INFO))
     set_share_state(config, share)
     return share

@@ -29,11 +29,13 @@ costs the entries it would have held; the other files still count.
 from __future__ import annotations
 
 import io
+import marshal
 import re
 from bisect import bisect_right
 from operator import itemgetter
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
+from gip import background, log
 from gip.files import read_regular_file
 from gip.ldifvalue import is_plain_block, plain_records
 from gip.report import Problem
@@ -75,7 +77,7 @@ class StaticEntry:
     """
 
     __slots__ = ("dn", "path", "line", "_pairs_read", "_lines", "_text", "_start", "_end", "_index", "_names",
-                 "_first", "_classes", "_cut", "ends_file_unterminated", "dn_line_plain")
+                 "_first", "_classes", "_cut", "ends_file_unterminated", "dn_line_plain", "_known")
 
     def __init__(
         self, dn: str, path: str, line: int, pairs: Sequence[Tuple[str, str]] = (),
@@ -99,6 +101,9 @@ class StaticEntry:
         self.ends_file_unterminated = False
         # Its dn line is 'dn: ' and the DN, as bdii-update matches a plugin's changes to it.
         self.dn_line_plain = True
+        # Answers of has_class() and first() found already (by a child process, see
+        # start_reading_static_ldif): positions of classes and of attributes in the answers.
+        self._known: Optional[Tuple[Dict[str, int], Dict[str, int], Tuple[Any, ...]]] = None
 
     @property
     def _pairs(self) -> List[Tuple[str, str]]:
@@ -250,6 +255,11 @@ class StaticEntry:
         return [pairs[i][1] for i, name in enumerate(self._names) if name == wanted]
 
     def first(self, attribute: str) -> Optional[str]:
+        known = self._known
+        if known is not None:
+            at = known[1].get(attribute)
+            if at is not None:
+                return known[2][at]  # type: ignore[no-any-return]
         source = self._text
         if source is not None:
             # _text_values() for one value, unrolled: the model asks this of every entry.
@@ -272,6 +282,11 @@ class StaticEntry:
 
     def has_class(self, object_class: str) -> bool:
         # Asked of every entry to sort them: cheaper than indexing all attributes.
+        known = self._known
+        if known is not None:
+            at = known[0].get(object_class)
+            if at is not None:
+                return known[2][at]  # type: ignore[no-any-return]
         if self._classes is None:
             settled = self._text_has_class(object_class.lower())
             if settled is not None:
@@ -311,13 +326,78 @@ class StaticLdif:
 
 def read_static_ldif(paths: Iterable[str]) -> StaticLdif:
     """Reads every file; one that cannot be read is a Problem, the others still count."""
-    result = StaticLdif()
+    return _parsed(_read_files(paths))
+
+
+# A file read: its path, and its bytes or the Problem that it could not be read.
+_Read = Tuple[str, Optional[bytes], Optional[Problem]]
+# Files smaller than this together are parsed at once: a child process costs about a millisecond.
+BACKGROUND_BYTES = 256 * 1024
+
+
+def start_reading_static_ldif(paths: Iterable[str], printing: bool = False, classes: Sequence[str] = (),
+                              attributes: Sequence[str] = ()) -> Callable[[], StaticLdif]:
+    """read_static_ldif() begun now and finished by the returned function.
+
+    The files are read at once. Where they are large and a second CPU is
+    free, a child process (gip.background) parses them while the caller goes
+    on, and sends back each plain file's index (_plain_index): where its
+    entries are, which the caller rebuilds them from in a few milliseconds.
+    The child also answers, for every entry, has_class() of each of
+    ``classes`` and first() of each of ``attributes``: what the caller will
+    ask of thousands of entries. ``printing``: the entries will be printed,
+    so the child also finds out whether they print as written. Any other
+    file, and any failure of the child, is parsed by the caller: the result
+    is read_static_ldif()'s.
+    """
+    files = _read_files(paths)
+    size = sum(len(data) for _, data, _ in files if data is not None)
+    questions = (tuple(classes), tuple(attributes))
+    pending = None
+    if size >= BACKGROUND_BYTES and background.available():
+        pending = background.in_background(lambda: marshal.dumps([_plain_index(read, printing, questions)
+                                                                  for read in files]))
+    if pending is None:
+        result = _parsed(files)
+        return lambda: result
+    log.debug("the static LDIF (%d bytes) is parsed in a child process while the tag files are read", size)
+    positions = ({name: at for at, name in enumerate(classes)},
+                 {name: len(classes) + at for at, name in enumerate(attributes)})
+
+    def finish() -> StaticLdif:
+        indexes = _indexes(pending(), len(files))
+        if indexes is None:
+            log.warning("the child process parsing the static LDIF failed; parsed here instead")
+            return _parsed(files)
+        result = StaticLdif()
+        for (path, data, problem), index in zip(files, indexes):
+            if index is None or data is None:
+                parsed = _parsed([(path, data, problem)])
+            else:
+                parsed = _rebuilt(path, data, index, positions)
+            result.entries.extend(parsed.entries)
+            result.problems.extend(parsed.problems)
+        return result
+
+    return finish
+
+
+def _read_files(paths: Iterable[str]) -> List[_Read]:
+    files: List[_Read] = []
     for path in paths:
         try:
-            data = read_regular_file(path)
+            files.append((path, read_regular_file(path), None))
         except OSError as error:
             reason = f"cannot read: {error.strerror or error}; the entries it holds are not published"
-            result.problems.append(Problem(path, None, reason))
+            files.append((path, None, Problem(path, None, reason)))
+    return files
+
+
+def _parsed(files: Iterable[_Read]) -> StaticLdif:
+    result = StaticLdif()
+    for path, data, problem in files:
+        if data is None:
+            result.problems.append(problem)  # type: ignore[arg-type]
             continue
         parsed = parse_static_ldif(data, path)
         result.entries.extend(parsed.entries)
@@ -325,11 +405,78 @@ def read_static_ldif(paths: Iterable[str]) -> StaticLdif:
     return result
 
 
+# The index of a plain file (see _plain_index): whether it holds 'dn:' inside a record, its count
+# of records, whether they print as written (None: not looked at), its entries as (DN, line, start,
+# end, dn line plain, answers), and its problems as tuples.
+_Index = Tuple[bool, int, Optional[bool], List[Tuple[str, int, int, int, bool, Tuple[Any, ...]]],
+               List[Tuple[Any, ...]]]
+
+
+def _plain_index(read: _Read, printing: bool, questions: Tuple[Tuple[str, ...], Tuple[str, ...]]
+                 ) -> Optional[_Index]:
+    """What the child sends of one file: its index where parse_static_ldif reads it as a plain
+    ASCII file (every entry on one _PlainText), else None (the parent parses it). ``questions``:
+    the classes and attributes to answer has_class() and first() of, for each entry."""
+    path, data, _ = read
+    if data is None:
+        return None
+    parsed = parse_static_ldif(data, path)
+    sources = {id(entry._text) for entry in parsed.entries}
+    source = parsed.entries[0]._text if parsed.entries else None
+    if source is None or len(sources) != 1:
+        return None
+    prints = source.prints_as_written() if printing else source._prints_as_written
+    classes, attributes = questions
+    entries = [
+        (entry.dn, entry.line, entry._start, entry._end, entry.dn_line_plain,
+         (*map(entry.has_class, classes), *map(entry.first, attributes)))
+        for entry in parsed.entries
+    ]
+    return source.inner_dn, source.records, prints, entries, [tuple(problem) for problem in parsed.problems]
+
+
+def _indexes(payload: Optional[bytes], count: int) -> Optional[List[Optional[_Index]]]:
+    """The child's answer, or None where it has none that fits."""
+    if payload is None:
+        return None
+    try:
+        indexes = marshal.loads(payload)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return indexes if isinstance(indexes, list) and len(indexes) == count else None
+
+
+def _rebuilt(path: str, data: bytes, index: _Index, positions: Tuple[Dict[str, int], Dict[str, int]]
+             ) -> StaticLdif:
+    """The entries of a plain file from its index, as parse_static_ldif() gives them, with the
+    child's answers (``positions``: where each class and attribute is in them)."""
+    classes, attributes = positions
+    inner_dn, records, prints, entries, problems = index
+    data = _universal_newlines(data)
+    source = _PlainText(data)
+    source.inner_dn, source.records, source._prints_as_written = inner_dn, records, prints
+    result = StaticLdif()
+    for dn, line, start, end, dn_line_plain, answers in entries:
+        entry = StaticEntry(dn, path, line, (), None, source, (start, end))
+        entry.dn_line_plain = dn_line_plain
+        entry._known = (classes, attributes, answers)
+        result.entries.append(entry)
+    if result.entries and not data.endswith(b"\n"):
+        result.entries[-1].ends_file_unterminated = True
+    result.problems = [Problem(*problem) for problem in problems]
+    return result
+
+
+def _universal_newlines(data: bytes) -> bytes:
+    """bdii-update reads the files with Python's universal newlines: a lone CR ends a line too."""
+    if b"\r" in data:
+        return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return data
+
+
 def parse_static_ldif(data: bytes, path: str) -> StaticLdif:
     """Parses the content of one static file; ``path`` names it in entries and problems."""
-    if b"\r" in data:
-        # bdii-update reads the file with Python's universal newlines: a lone CR ends a line too.
-        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    data = _universal_newlines(data)
     plain = parse_plain_ldif(data, path)
     parsed = plain if plain is not None else parse_with_python_ldap(data, path)
     if parsed.entries and not data.endswith(b"\n"):

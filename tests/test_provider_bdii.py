@@ -8,6 +8,7 @@ they are, configured by environment variables only.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
@@ -255,3 +256,50 @@ def test_plugin_wrapper_wrapping_a_batch_plugin_in_a_real_bdii(bdii: Callable[..
     }
     assert all(entry["gluecestaterunningjobs"] == ["5"] for entry in states.values())
     assert entries[key(MAIN_SC)][RTE] == STATIC_RTE + GLOBAL_TAGS
+
+
+# -- (d) a site whose static LDIF is parsed in a child process -----------------------
+
+
+def enlarge_static_ce(site: Path, queues: int) -> List[str]:
+    """Adds ``queues`` GlueCEs to the site's static CE file, each a copy of queue long's with its own
+    name, so that the file is larger than what the provider parses in-process; returns their DNs."""
+    path = site / "static" / "static-file-CE.ldif"
+    text = path.read_text()
+    long_ce = text[:text.index("\n\n") + 2]
+    assert "GlueCEName: long\n" in long_ce and "GlueCEStateStatus: Production\n" in long_ce
+    names = [f"extra{n:03d}" for n in range(queues)]
+    copies = [long_ce.replace("cream-pbs-long", f"cream-pbs-{name}").replace("GlueCEName: long", f"GlueCEName: {name}")
+              for name in names]
+    path.write_text(text + "\n" + "".join(copies))
+    from gip.staticldif import BACKGROUND_BYTES
+
+    assert path.stat().st_size > BACKGROUND_BYTES
+    return [f"GlueCEUniqueID={CE_HOST}:8443/cream-pbs-{name},mds-vo-name=resource,o=grid" for name in names]
+
+
+@pytest.mark.parametrize("folder", ["plugin", "provider"])
+def test_a_large_static_ldif_parsed_in_a_child_in_a_real_bdii(bdii: Callable[..., object], site: Path, folder: str):
+    """The static LDIF of a large CE is parsed beside the tag files: a real BDII holds every entry alike."""
+    from gip import background
+
+    extra = enlarge_static_ce(site, 160)
+    if background.available():
+        done = subprocess.run([provider_program(), "plugin", "-vv", f"--site-info={site}/site-info.def",
+                               f"--info-dir={site}/info", f"--static-ldif={site}/static/static-file-CE.ldif"],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 1, done.stderr
+        assert "is parsed in a child process while the tag files are read" in done.stderr
+    server = bdii(env=wrapper_env(site))
+    if folder == "plugin":
+        for name in ("static-file-CE.ldif", "static-file-Cluster.ldif"):
+            server.add_static(name, (site / "static" / name).read_text())
+        server.add_plugin("gip-bdii-plugin", (ETC / "bdii" / "gip-bdii-plugin").read_text())
+    else:
+        server.add_provider("gip-bdii-provider", (ETC / "bdii" / "gip-bdii-provider").read_text())
+    server.start()
+    server.wait_cycles(1)
+    entries = by_key(server.search())
+    assert_example_published(entries)
+    # CE_STATE=PilotSCAS replaces each copy's Production, as it does long's.
+    assert [entries[key(dn)]["gluecestatestatus"] for dn in extra] == [["PilotSCAS"]] * len(extra)

@@ -28,7 +28,7 @@ from gip.tagtree import default_info_dir, scan_info_dir
 
 if TYPE_CHECKING:
     from gip.model import Share, Site, TagInput
-    from gip.staticldif import StaticEntry
+    from gip.staticldif import StaticEntry, StaticLdif
     from gip.wrap import Override
 
 PROG = "gip-provider"
@@ -223,23 +223,32 @@ def static_ldif_paths(option: Optional[Sequence[str]], environ: Mapping[str, str
 # -- reading ---------------------------------------------------------------------
 
 
-def read_inputs(options: Options, static: bool, config_required: bool) -> Inputs:
+def read_inputs(options: Options, static: bool, config_required: bool, printing: bool = False) -> Inputs:
     """Reads site-info.def, the static LDIF (when ``static``) and the tag files.
 
     An unusable site-info.def costs the state override and the VOS filter,
     never the tags, unless ``config_required`` (then it is raised: exit 3).
     A setting it cannot use costs that setting only (SiteConfig.problems).
+    ``printing``: the static entries will be printed whole (merged output).
     """
+    static_read: Optional[Callable[[], StaticLdif]] = None
+    if static:
+        from gip.model import static_questions
+        from gip.staticldif import start_reading_static_ldif
+
+        # Parsed beside the rest where it is worth it (see start_reading_static_ldif).
+        classes, attributes = static_questions(options.glue)
+        static_read = start_reading_static_ldif(options.static_ldif, printing, classes, attributes)
     config, config_error = _site_config(options.site_info, config_required)
     inputs = Inputs(config=config, config_error=config_error)
     inputs.problems.extend(config.problems)
-    if static:
-        from gip.staticldif import read_static_ldif
-
-        read = read_static_ldif(options.static_ldif)
+    tag_problems: List[Problem] = []
+    inputs.tag_inputs = _read_tags(options.info_dir, config.vos, tag_problems)
+    if static_read is not None:
+        read = static_read()
         inputs.entries = read.entries
         inputs.problems += read.problems
-    inputs.tag_inputs = _read_tags(options.info_dir, config.vos, inputs.problems)
+    inputs.problems += tag_problems
     return inputs
 
 
@@ -281,7 +290,8 @@ def build(options: Options, base: str, bdii_reads_static: bool) -> Tuple[Site, L
     from gip.model import BASE_TEMPLATES, build_site
 
     templates = base == BASE_TEMPLATES
-    inputs = read_inputs(options, static=not templates, config_required=templates)
+    # The static entries are printed whole where the BDII does not read them itself (merged output).
+    inputs = read_inputs(options, static=not templates, config_required=templates, printing=not bdii_reads_static)
     site = build_site(inputs.config, inputs.entries, inputs.tag_inputs, base, options.glue, bdii_reads_static)
     return site, inputs.problems + site.problems, inputs.config_error
 

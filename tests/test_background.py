@@ -1,0 +1,190 @@
+"""Work in a forked child (gip.background), and the static LDIF parsed there (staticldif).
+
+The child's result must be read_static_ldif()'s, entry for entry, whatever
+the files hold and whether or not the child does its part.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+from hypothesis import given, settings
+
+from gip import background, staticldif
+from gip.staticldif import read_static_ldif, start_reading_static_ldif
+from tests.test_staticldif import entries_of, plain_files
+
+ETC = Path(__file__).resolve().parent.parent / "etc"
+CLASSES = ("GlueCE", "GlueSubCluster", "gluece", "GlueCETop")
+ATTRIBUTES = ("GlueCEUniqueID", "GlueCEName", "GlueCEStateStatus", "gluecename", "objectClass", "absent")
+
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+
+
+# -- gip.background ----------------------------------------------------------------
+
+
+@needs_fork
+def test_the_child_s_answer_comes_back_whole():
+    answer = bytes(range(256)) * 8192  # 2 MiB: many times a pipe's buffer
+    pending = background.in_background(lambda: answer)
+    assert pending is not None
+    assert pending() == answer
+
+
+@needs_fork
+def test_a_child_that_fails_gives_no_answer_and_the_parent_goes_on():
+    def work() -> bytes:
+        raise RuntimeError("broken")
+
+    pending = background.in_background(work)
+    assert pending is not None
+    assert pending() is None
+    assert background.in_background(lambda: b"after")() == b"after"  # type: ignore[misc]
+
+
+@needs_fork
+def test_the_child_prints_nothing_of_the_parent_s_and_runs_no_exit_handler(tmp_path: Path):
+    # Output buffered in the parent when it forks, and an exit handler: each must happen once.
+    marker = tmp_path / "exits"
+    script = (
+        "import atexit, sys\n"
+        "from gip import background\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'a').write('exit\\n'))\n"
+        "sys.stdout.write('before ')\n"
+        "answer = background.in_background(lambda: b'child')()\n"
+        "sys.stdout.write(answer.decode() + ' after')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert done.stdout == "before child after"
+    assert marker.read_text() == "exit\n"
+
+
+@needs_fork
+def test_an_answer_still_comes_where_children_are_reaped_unseen():
+    import signal
+
+    saved = signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # as a parent program may hand it down
+    try:
+        assert background.in_background(lambda: b"answer")() == b"answer"  # type: ignore[misc]
+        assert background.in_background(lambda: b"")() is None  # type: ignore[misc]
+    finally:
+        signal.signal(signal.SIGCHLD, saved)
+
+
+def test_without_fork_or_a_second_cpu_nothing_runs_in_the_background(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert background.available() is False
+    monkeypatch.delattr(os, "fork", raising=False)
+    assert background.available() is False
+
+
+# -- the static LDIF parsed in a child ---------------------------------------------
+
+
+def static_files(tmp_path: Path) -> List[str]:
+    """Every way a file can be read: plain, by the parser, record by record (UTF-8), not at all."""
+    made = {
+        "crlf.ldif": b"dn: o=crlf\r\nobjectClass: GlueCE\r\nGlueCEName: q\r\n",
+        "base64.ldif": b"dn: o=b64\nobjectClass: GlueCE\nGlueCEName:: cQ==\n",
+        "utf8.ldif": "dn: o=utf8\nobjectClass: GlueCE\nGlueCEName: caf\u00e9\n".encode("utf-8"),
+        "inner-dn.ldif": b"dn: o=a\nx: 1\ndn: o=b\nGlueCEName: q dn: x\n",
+        "unterminated.ldif": b"dn: o=end\nobjectClass: GlueSubCluster\nGlueCEName: q",
+        "folded.ldif": b"dn: o=fold\nGlueCEName: a\n b\n",
+        "dn-no-blank.ldif": b"dn:o=tight\nobjectClass: GlueCE\n",
+        "empty.ldif": b"",
+    }
+    for name, data in made.items():
+        (tmp_path / name).write_bytes(data)
+    paths = [str(ETC / "static" / "static-file-CE.ldif"), str(ETC / "static" / "static-file-Cluster.ldif")]
+    return paths + [str(tmp_path / name) for name in made] + [str(tmp_path / "missing.ldif")]
+
+
+def described(result: staticldif.StaticLdif):
+    """entries_of(), and what the entries say of themselves and of their file."""
+    flags = [
+        (entry.ends_file_unterminated, entry.dn_line_plain, entry.inner_dn_line(), entry.prints_as_written(),
+         [entry.has_class(name) for name in CLASSES], [entry.first(name) for name in ATTRIBUTES])
+        for entry in result.entries
+    ]
+    return entries_of(result), flags
+
+
+@pytest.fixture
+def in_a_child(monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """Every size of file goes to a child; the list counts the children started."""
+    if not background.available():
+        pytest.skip("no fork, or one CPU: the static LDIF is parsed in-process here")
+    started: List[int] = []
+    real = background.in_background
+
+    def counted(work):  # type: ignore[no-untyped-def]
+        started.append(1)
+        return real(work)
+
+    monkeypatch.setattr(staticldif, "BACKGROUND_BYTES", 0)
+    monkeypatch.setattr(background, "in_background", counted)
+    return started
+
+
+@pytest.mark.parametrize("printing", [False, True], ids=["plugin", "merged"])
+def test_the_child_s_entries_are_the_parser_s(tmp_path: Path, in_a_child: List[int], printing: bool):
+    paths = static_files(tmp_path)
+    expected = read_static_ldif(paths)
+    result = start_reading_static_ldif(paths, printing, CLASSES, ATTRIBUTES)()
+    assert in_a_child == [1]
+    assert described(result) == described(expected)
+    assert [str(problem) for problem in result.problems][-1].startswith(f"{tmp_path}/missing.ldif: cannot read")
+    # The child answered for the plain ASCII files' entries: the example CE file's, among others.
+    answered = [entry for entry in result.entries if entry._known is not None]
+    assert {entry.path for entry in answered} >= {str(ETC / "static" / "static-file-CE.ldif")}
+    assert all(entry.prints_as_written() for entry in answered if entry.path.endswith("static-file-CE.ldif"))
+
+
+def test_a_child_that_fails_costs_time_only(tmp_path: Path, in_a_child: List[int], monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]):
+    def broken(*args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(staticldif, "_plain_index", broken)  # the child has this module as it is now
+    paths = static_files(tmp_path)
+    result = start_reading_static_ldif(paths, False, CLASSES, ATTRIBUTES)()
+    assert in_a_child == [1]
+    assert described(result) == described(read_static_ldif(paths))
+    warning = "gip: WARNING: the child process parsing the static LDIF failed; parsed here instead\n"
+    assert capsys.readouterr().err == warning
+
+
+def test_small_files_are_parsed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    def refused(work: object) -> None:
+        raise AssertionError("no child for a few kilobytes")
+
+    monkeypatch.setattr(background, "in_background", refused)
+    paths = static_files(tmp_path)
+    assert described(start_reading_static_ldif(paths)()) == described(read_static_ldif(paths))
+
+
+@settings(max_examples=60, deadline=None)
+@given(plain_files())
+def test_any_plain_file_reads_alike_in_a_child(data: bytes):
+    if not background.available():
+        pytest.skip("no fork, or one CPU")
+    import tempfile
+
+    saved = staticldif.BACKGROUND_BYTES
+    staticldif.BACKGROUND_BYTES = 0
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "f.ldif")
+            with open(path, "wb") as stream:
+                stream.write(data)
+            result = start_reading_static_ldif([path], True, CLASSES, ATTRIBUTES)()
+            assert described(result) == described(read_static_ldif([path]))
+    finally:
+        staticldif.BACKGROUND_BYTES = saved
