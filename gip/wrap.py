@@ -105,6 +105,40 @@ def run_plugin(argv: Sequence[str], timeout: float, grace: float = STOP_GRACE) -
     SIGKILL ``grace`` seconds later, so grandchildren die too; the plugin is
     always reaped. Raises UsageError for an empty argv or a timeout <= 0.
     """
+    return start_plugin(argv, timeout).collect(grace)
+
+
+class StartedPlugin:
+    """A plugin that start_plugin() started: it runs while the caller reads its own inputs, and
+    collect() takes its output (waiting up to the timeout, counted from the start). A caller that
+    fails before collect() calls stop(), which leaves nothing of the plugin behind."""
+
+    def __init__(self, command: Tuple[str, ...], timeout: float, process: Optional[subprocess.Popen[bytes]],
+                 error: Optional[str] = None) -> None:
+        self.command = command
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self._process = process
+        self._error = error
+
+    def collect(self, grace: float = STOP_GRACE) -> PluginRun:
+        if self._process is None:
+            return PluginRun(self.command, None, None, False, self._error, "")
+        return _collect_run(self.command, self._process, self.timeout, self.deadline, grace)
+
+    def stop(self) -> None:
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        _signal_group(process.pid, signal.SIGKILL)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+        process.wait()
+
+
+def start_plugin(argv: Sequence[str], timeout: float) -> StartedPlugin:
+    """Starts ``argv`` as run_plugin() does, and returns at once; UsageError as run_plugin()'s."""
     command = tuple(argv)
     if not command:
         raise UsageError("no plugin command given")
@@ -119,15 +153,15 @@ def run_plugin(argv: Sequence[str], timeout: float, grace: float = STOP_GRACE) -
             start_new_session=True,
         )
     except OSError as error:
-        return PluginRun(command, None, None, False, _start_error(error), "")
-    return _collect_run(command, process, timeout, grace)
+        return StartedPlugin(command, timeout, None, _start_error(error))
+    return StartedPlugin(command, timeout, process)
 
 
-def _collect_run(command: Tuple[str, ...], process: subprocess.Popen[bytes], timeout: float,
+def _collect_run(command: Tuple[str, ...], process: subprocess.Popen[bytes], timeout: float, deadline: float,
                  grace: float) -> PluginRun:
     pipes = _Pipes(process)
     try:
-        finished = pipes.collect(time.monotonic() + timeout)
+        finished = pipes.collect(deadline)
         if not finished:
             _stop_group(pipes, grace)
         elif pipes.left_open:
@@ -853,7 +887,8 @@ class WrapResult:
 
 
 def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
-         fallbacks: Mapping[str, str], grace: float = STOP_GRACE, watched: Iterable[str] = ()) -> WrapResult:
+         fallbacks: Mapping[str, str], grace: float = STOP_GRACE, watched: Iterable[str] = (),
+         started: Optional[StartedPlugin] = None) -> WrapResult:
     """Runs the plugin and returns its output with the overrides applied and fallbacks appended.
 
     ``fallbacks`` maps dn_key(dn) to a complete LDIF block that sets an entry's
@@ -864,11 +899,17 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
     be applied. Raises UnsafeValue for an unprintable override value and
     GipError for a fallback that is not one entry for its DN, before anything runs.
     ``present`` says which of the ``watched`` DN keys (and of the overrides' and
-    fallbacks') the plugin printed.
+    fallbacks') the plugin printed. ``started``: the plugin, started already
+    (start_plugin with ``argv`` and ``timeout``), which is stopped on those errors.
     """
-    by_key = _by_key(overrides)
-    checked = _checked_fallbacks(by_key, fallbacks)
-    run = run_plugin(argv, timeout, grace)
+    try:
+        by_key = _by_key(overrides)
+        checked = _checked_fallbacks(by_key, fallbacks)
+    except BaseException:
+        if started is not None:
+            started.stop()
+        raise
+    run = (started or start_plugin(argv, timeout)).collect(grace)
     notes = _run_notes(run)
     unusable = _unusable(run)
     if unusable is not None:

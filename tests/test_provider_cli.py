@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import List, Tuple
 
@@ -13,6 +15,7 @@ from gip.cli import provider
 from gip.cli.provider import DEFAULT_STATIC_LDIF, main, static_ldif_paths
 from gip.errors import EXIT_CODES
 from gip.report import shown
+from tests.support.integration import pid_alive
 from tests.support.ldifmap import EntryMap, ldif_map, modify_map
 
 ETC = Path(__file__).resolve().parent.parent / "etc"
@@ -401,6 +404,44 @@ def test_wrap_sets_the_state_of_a_static_entry_as_bdii_update_cuts_it(site, caps
     assert main([*args(site, "wrap"), "--", *plugin]) == 1
     out = capsys.readouterr().out
     assert out.startswith(f"dn: {CE}\nchangetype: modify\nadd: GlueCEStateStatus\nGlueCEStateStatus: PilotSCAS\n-\n")
+
+
+def test_wrap_starts_the_plugin_before_reading_and_stops_it_if_gip_fails(site, monkeypatch, capsys):
+    """A batch plugin that takes seconds to ask the batch system runs while gip reads its own inputs."""
+    started = site / "started"
+    script = site / "slow-plugin.sh"
+    script.write_text(f"#!/bin/sh\necho $$ > {started}\nsleep 0.3\nprintf 'dn: {CE}\\nGlueCEStateStatus: Production\\n'\n")
+    build = provider.build
+    seen = []
+
+    def build_when_started(*arguments, **keywords):
+        deadline = time.monotonic() + 5
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen.append(started.exists())
+        return build(*arguments, **keywords)
+
+    monkeypatch.setattr(provider, "build", build_when_started)
+    assert main([*args(site, "wrap"), "--", "/bin/sh", str(script)]) == 0
+    assert seen == [True]
+    assert "GlueCEStateStatus: PilotSCAS" in capsys.readouterr().out
+
+    def failing_build(*arguments, **keywords):
+        build_when_started(*arguments, **keywords)
+        raise MemoryError
+
+    started.unlink()
+    seen.clear()
+    monkeypatch.setattr(provider, "build", failing_build)
+    script.write_text(f"#!/bin/sh\necho $$ > {started}\nexec sleep 60\n")
+    with pytest.raises(MemoryError):
+        main([*args(site, "wrap"), "--", "/bin/sh", str(script)])
+    assert seen == [True]
+    # The plugin was stopped and reaped: nothing of it runs, and it is no zombie of ours.
+    pid = int(started.read_text())
+    assert not pid_alive(pid)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def test_a_tag_the_cut_hides_from_the_bdii_is_added_again(site, capsys):

@@ -39,6 +39,7 @@ from gip.wrap import (
     _unfolded_lines,
     apply_overrides,
     run_plugin,
+    start_plugin,
     wrap,
 )
 from tests.support.integration import pid_alive, require_programs
@@ -627,6 +628,53 @@ def test_run_plugin_decodes_invalid_utf8_losslessly() -> None:
     assert "\udce9" in run.output
     printed = subprocess.run(sh("bad-utf8.sh"), stdout=subprocess.PIPE, check=True).stdout
     assert run.output.encode("utf-8", "surrogateescape") == printed
+
+
+def wait_for(path: Path, count: int, within: float = 5.0) -> bool:
+    """Waits until ``path`` holds ``count`` words: hang.sh's PIDs, once it has started all it starts."""
+    deadline = time.monotonic() + within
+    while not (path.exists() and len(path.read_text().split()) >= count):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_started_plugin_runs_before_its_output_is_collected(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    plugin = start_plugin(sh("hang.sh", str(pids)), timeout=0.5)
+    assert wait_for(pids, 3)  # running while the caller works
+    time.sleep(0.6)
+    start = time.monotonic()
+    run = plugin.collect(grace=0.3)
+    # The timeout counts from the start: spent already, the group is stopped at once.
+    assert run.timed_out and time.monotonic() - start < 2.0
+    leader, *grandchildren = [int(pid) for pid in pids.read_text().split()]
+    assert leader == run.pid and gone_soon(grandchildren)
+
+
+def test_a_started_plugin_that_is_not_wanted_is_stopped_and_reaped(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    plugin = start_plugin(sh("hang.sh", str(pids)), timeout=30)
+    assert wait_for(pids, 3)
+    plugin.stop()
+    leader, *grandchildren = [int(pid) for pid in pids.read_text().split()]
+    assert gone_soon(grandchildren)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(leader, os.WNOHANG)
+    plugin.stop()  # once is enough; again does nothing
+
+
+def test_wrap_stops_a_started_plugin_when_a_fallback_is_refused(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    plugin = start_plugin(sh("hang.sh", str(pids)), timeout=30)
+    assert wait_for(pids, 3)
+    with pytest.raises(GipError):
+        wrap(plugin.command, 30, [pilot()], {dn_key(LONG): state_block(LONG) + state_block(SHORT)}, started=plugin)
+    leader, *grandchildren = [int(pid) for pid in pids.read_text().split()]
+    assert gone_soon(grandchildren)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(leader, os.WNOHANG)
 
 
 @pytest.mark.parametrize(("argv", "timeout"), [([], 10.0), (["true"], 0.0)])

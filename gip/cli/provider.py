@@ -29,7 +29,7 @@ from gip.tagtree import default_info_dir, scan_info_dir
 if TYPE_CHECKING:
     from gip.model import Share, Site, TagInput
     from gip.staticldif import StaticEntry, StaticLdif
-    from gip.wrap import Override
+    from gip.wrap import Override, StartedPlugin
 
 PROG = "gip-provider"
 BDII_LDIF_DIR = "/var/lib/bdii/gip/ldif"
@@ -336,8 +336,16 @@ def wrap_command(args: argparse.Namespace, options: Options, stdout: IO[str]) ->
         command = command[1:]
     if not command:
         raise UsageError("wrap needs the batch system's plugin: gip-provider wrap [options] -- CMD ARGS...")
-    site, problems, config_error = build(options, "static", bdii_reads_static=True)
-    parts, ok = wrapped_output(site, command, args.timeout, options, problems)
+    from gip.wrap import start_plugin
+
+    # Started first, the plugin (which may take seconds to ask the batch system) runs while gip reads.
+    plugin = start_plugin(command, args.timeout)
+    try:
+        site, problems, config_error = build(options, "static", bdii_reads_static=True)
+        parts, ok = wrapped_output(site, plugin, options, problems)
+    except BaseException:
+        plugin.stop()
+        raise
     code = _finish(stdout, parts, problems, config_error, options)
     return code if ok else EXIT_FAILED
 
@@ -400,7 +408,7 @@ def _resolved(path: Path) -> Path:
 # -- wrap ------------------------------------------------------------------------
 
 
-def wrapped_output(site: Site, command: List[str], timeout: float, options: Options,
+def wrapped_output(site: Site, plugin: StartedPlugin, options: Options,
                    problems: List[Problem]) -> Tuple[List[bytes], bool]:
     """The batch plugin's output with gip's states, then gip's tag blocks (as parts); and whether all went well."""
     from gip import wrap
@@ -419,10 +427,11 @@ def wrapped_output(site: Site, command: List[str], timeout: float, options: Opti
             tags[key] = parts
         else:
             fallbacks[key] = b"".join(parts).decode("ascii").strip("\n") + "\n"
-    result = wrap.wrap(command, timeout, state_overrides(site, problems), fallbacks, watched=tags)
+    result = wrap.wrap(plugin.command, plugin.timeout, state_overrides(site, problems), fallbacks, watched=tags,
+                       started=plugin)
     for note in result.notes:
         log.log(note.level, "%s", note.text)
-    kept = _tag_blocks_to_add(tags, result.present, command[0], problems)
+    kept = _tag_blocks_to_add(tags, result.present, plugin.command[0], problems)
     return [result.data(), *_joined_blocks(result.text, kept)], result.ok
 
 
