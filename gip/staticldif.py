@@ -32,14 +32,18 @@ import io
 import re
 from bisect import bisect_right
 from operator import itemgetter
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from gip.files import read_regular_file
 from gip.ldifvalue import is_plain_block, plain_records
 from gip.report import Problem
 
-# (attribute, value as the parser gives it, line, the line as written once unfolded)
-_Pair = Tuple[str, Optional[bytes], int, str]
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+
+    # (attribute, value as the parser gives it, line, the line as written once unfolded)
+    _Pair = Tuple[str, Optional[bytes], int, str]
+
 # What only the parser reads right, besides CR characters: continuation and
 # comment lines, and base64 (::) and URL (:<) values. A line that starts with
 # ' ' or '#' leaves '\n ' or '\n#' in the file's line marks (its colons,
