@@ -17,7 +17,10 @@ caller does the work itself.
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional
+
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 _MIN_CPUS = 2  # the parent's and the child's
 

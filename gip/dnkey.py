@@ -9,7 +9,10 @@ prints lands on the entry it means and never on a second copy.
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Sequence
+
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence
 
 _SPACE = re.compile(r"\s")
 _AROUND_COMMA = re.compile(r"\s*,\s*")

@@ -6,7 +6,9 @@ code and a message on stderr.
 
 from __future__ import annotations
 
-from typing import Optional
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Optional
 
 EXIT_OK = 0
 EXIT_FAILED = 1

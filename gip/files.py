@@ -12,9 +12,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Union
 
-_PathLike = Union[str, "os.PathLike[str]"]
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Union
+
+    _PathLike = Union[str, "os.PathLike[str]"]
+
 NOT_REGULAR = "not a regular file (a FIFO, a socket or a device)"
 
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import re
 from binascii import b2a_base64
-from typing import List, Optional, Sequence, Tuple
 
 from gip.errors import GipError
+
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import List, Optional, Sequence, Tuple
 
 _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*")

@@ -14,7 +14,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Dict, Tuple
+
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Dict, Tuple
+
+    Saved = Tuple[str, int, bool]
 
 DEBUG = 10
 INFO = 20
@@ -22,7 +27,6 @@ WARNING = 30
 ERROR = 40
 _NOTHING = 50  # -q -q: not even errors
 
-Saved = Tuple[str, int, bool]
 _LEVEL_NAMES: Dict[int, str] = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
 
 

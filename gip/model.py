@@ -47,11 +47,8 @@ have (GFD.147 for the classes, the EGI profile for the enumerations):
 from __future__ import annotations
 
 import re
+from _collections_abc import Sequence  # collections.abc's, without importing that module (as pathlib does)
 from itertools import chain
-from typing import (
-    TYPE_CHECKING, Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple, Union,
-    overload,
-)
 
 from gip.dnkey import dn_key, dn_keys
 from gip.errors import ConfigError
@@ -62,8 +59,13 @@ from gip.tagfile import TagFile, prefix_free
 from gip.tags import RUNTIME_ENVIRONMENT, TagSet, ValidTags
 from gip.tagtree import TagSource
 
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
 if TYPE_CHECKING:
+    from typing import Dict, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional, Set, Tuple, Union, overload
+
     from gip.staticldif import StaticEntry
+else:
+    from gip._records import NamedTuple
 
 BASE_STATIC = "static"
 BASE_TEMPLATES = "templates"
@@ -124,11 +126,12 @@ class TagList(Sequence[str]):
     def __iter__(self) -> Iterator[str]:
         return chain.from_iterable(self.parts)
 
-    @overload
-    def __getitem__(self, index: int) -> str: ...
+    if TYPE_CHECKING:
+        @overload
+        def __getitem__(self, index: int) -> str: ...
 
-    @overload
-    def __getitem__(self, index: slice) -> List[str]: ...
+        @overload
+        def __getitem__(self, index: slice) -> List[str]: ...
 
     def __getitem__(self, index: Union[int, slice]) -> Union[str, List[str]]:
         if self._joined is None:

@@ -55,7 +55,6 @@ from __future__ import annotations
 import itertools
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 import gip
 from gip.errors import ConfigError
@@ -63,11 +62,16 @@ from gip.ldifvalue import UnsafeValue, attribute_line, attribute_lines, attribut
 from gip.report import Problem
 from gip.tags import ValidTags
 
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
 if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+
     import jinja2
 
     from gip.model import ComputingElement, ExecutionEnvironment, Share, Site
     from gip.staticldif import StaticEntry
+
+    _Item = TypeVar("_Item")
 
 TEMPLATES_VARIABLE = "GIP_TEMPLATES"
 GLUE1_BASE = "mds-vo-name=resource,o=grid"
@@ -111,7 +115,6 @@ _MODIFY = "changetype: modify\n"
 _DEFERRED_MARK = re.compile(re.escape(_DEFERRED) + r"(\d+)" + re.escape(_DEFERRED))
 # RFC 4514 escapes these anywhere in a value ('=' too, as python-ldap does); NUL as \\00.
 _RDN_ESCAPES = str.maketrans({**{char: "\\" + char for char in '\\,+"<>;='}, "\x00": "\\00"})
-_Item = TypeVar("_Item")
 _UNDEFINED_NAME = re.compile(r"has no attribute '([^']+)'|'([^']+)' is undefined")
 
 

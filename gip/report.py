@@ -7,9 +7,13 @@ reason (with a count and the first case) unless every case is asked for.
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
-
 from gip.errors import located
+
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+else:
+    from gip._records import NamedTuple
 
 _SHOWN_TOKEN = 60
 

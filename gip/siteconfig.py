@@ -26,12 +26,17 @@ from __future__ import annotations
 import os
 import re
 from types import MappingProxyType
-from typing import Dict, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
 from gip.ldifvalue import value_problem
 from gip.report import Problem
 from gip.siteinfo import SiteInfo, read_site_info
 from gip.tags import vo_name_problem
+
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
+else:
+    from gip._records import NamedTuple
 
 POLICY_PRODUCTION_ONLY = "production-only"
 POLICY_ALWAYS = "always"

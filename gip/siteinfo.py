@@ -33,10 +33,17 @@ import bisect
 import os
 import re
 from pathlib import Path
-from typing import Dict, List, Mapping, NamedTuple, Optional, Pattern, Tuple, Union
 
 from gip.errors import ConfigError, ConfigInputError
 from gip.files import read_regular_file
+
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, NamedTuple, Optional, Pattern, Tuple, Union
+
+    _PathLike = Union[str, "os.PathLike[str]"]
+else:
+    from gip._records import NamedTuple
 
 DEFAULT_SITE_INFO = "/etc/gip/site-info.def"
 SITE_INFO_VARIABLE = "GIP_SITE_INFO"
@@ -90,7 +97,6 @@ _BASH_OWN = frozenset(
     "BASH_SUBSHELL BASH_VERSINFO DIRSTACK EPOCHREALTIME EPOCHSECONDS EUID FUNCNAME GROUPS HISTCMD LINENO "
     "OPTIND PIPESTATUS PPID RANDOM SECONDS SHELLOPTS SRANDOM UID".split()
 )
-_PathLike = Union[str, "os.PathLike[str]"]
 
 
 class SiteInfo(NamedTuple):

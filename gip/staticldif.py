@@ -33,15 +33,19 @@ import marshal
 import re
 from bisect import bisect_right
 from operator import itemgetter
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from gip import background, log
 from gip.files import read_regular_file
 from gip.ldifvalue import is_plain_block, plain_records
 from gip.report import Problem
 
-# (attribute, value as the parser gives it, line, the line as written once unfolded)
-_Pair = Tuple[str, Optional[bytes], int, str]
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+
+    # (attribute, value as the parser gives it, line, the line as written once unfolded)
+    _Pair = Tuple[str, Optional[bytes], int, str]
+
 # What only the parser reads right, besides CR characters: continuation and
 # comment lines, and base64 (::) and URL (:<) values. A line that starts with
 # ' ' or '#' leaves '\n ' or '\n#' in the file's line marks (its colons,
@@ -329,8 +333,9 @@ def read_static_ldif(paths: Iterable[str]) -> StaticLdif:
     return _parsed(_read_files(paths))
 
 
-# A file read: its path, and its bytes or the Problem that it could not be read.
-_Read = Tuple[str, Optional[bytes], Optional[Problem]]
+if TYPE_CHECKING:
+    # A file read: its path, and its bytes or the Problem that it could not be read.
+    _Read = Tuple[str, Optional[bytes], Optional[Problem]]
 # Files smaller than this together are parsed at once: a child process costs about a millisecond.
 BACKGROUND_BYTES = 256 * 1024
 
@@ -405,11 +410,12 @@ def _parsed(files: Iterable[_Read]) -> StaticLdif:
     return result
 
 
-# The index of a plain file (see _plain_index): whether it holds 'dn:' inside a record, its count
-# of records, whether they print as written (None: not looked at), its entries as (DN, line, start,
-# end, dn line plain, answers), and its problems as tuples.
-_Index = Tuple[bool, int, Optional[bool], List[Tuple[str, int, int, int, bool, Tuple[Any, ...]]],
-               List[Tuple[Any, ...]]]
+if TYPE_CHECKING:
+    # The index of a plain file (see _plain_index): whether it holds 'dn:' inside a record, its count
+    # of records, whether they print as written (None: not looked at), its entries as (DN, line,
+    # start, end, dn line plain, answers), and its problems as tuples.
+    _Index = Tuple[bool, int, Optional[bool], List[Tuple[str, int, int, int, bool, Tuple[Any, ...]]],
+                   List[Tuple[Any, ...]]]
 
 
 def _plain_index(read: _Read, printing: bool, questions: Tuple[Tuple[str, ...], Tuple[str, ...]]

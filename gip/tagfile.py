@@ -26,11 +26,14 @@ from bisect import bisect_left
 from itertools import islice
 from os.path import commonprefix
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from gip.files import read_regular_file
 from gip.report import Problem
 from gip.tags import TagRule
+
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 _BOM = b"\xef\xbb\xbf"
 _PREFIX = b"gluehostapplicationsoftwareruntimeenvironment:"

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Tuple
+
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Dict, Iterable, Iterator, List, Optional, Pattern, Sequence, Tuple
 
 MAX_TAG_LENGTH = 255
 RUNTIME_ENVIRONMENT = "GlueHostApplicationSoftwareRunTimeEnvironment"
@@ -30,7 +33,7 @@ _MAX_NAME = 255
 _MAX_VO_NAME = 200
 
 
-class ValidTags(List[str]):
+class ValidTags(list[str]):  # not typing's List[str]: see gip._records
     """A list of tags that a TagRule found valid. The model keeps the tags it takes from tag
     files in such lists, so that printing them (gip.ldifvalue.plain_value_lines) needs no
     second look at 100,000 values: a valid tag is always safe to print."""

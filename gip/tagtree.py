@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Collection, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
 
 from gip.errors import UsageError
 from gip.report import Problem
 from gip.tags import subcluster_id_problem, vo_name_problem
+
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Collection, List, Mapping, NamedTuple, Optional, Set, Tuple, Union
+else:
+    from gip._records import NamedTuple
 
 DEFAULT_EDG_LOCATION_VAR = "/opt/edg/var"
 TAG_SUFFIX = ".ldif"

@@ -40,12 +40,17 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from gip import log
 from gip.dnkey import dn_key, dn_keys, lower_cased_keys
 from gip.errors import GipError, UsageError
 from gip.ldifvalue import attribute_line
+
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
+else:
+    from gip._records import NamedTuple
 
 BDII_READ_TIMEOUT = 300.0
 STOP_GRACE = 2.0
@@ -372,8 +377,9 @@ class _Line(NamedTuple):
     ending: str
 
 
-# A line that gives an attribute, and the value bdii-update reads from it (None: unreadable).
-_Value = Tuple[_Line, Optional[str]]
+if TYPE_CHECKING:
+    # A line that gives an attribute, and the value bdii-update reads from it (None: unreadable).
+    _Value = Tuple[_Line, Optional[str]]
 
 
 class _Block(NamedTuple):

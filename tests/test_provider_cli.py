@@ -660,6 +660,29 @@ def test_a_run_loads_no_module_it_does_not_use(command, tmp_path):
     assert result.stderr.splitlines()[-1] == "[]"
 
 
+@pytest.mark.parametrize("command", [
+    ["plugin"], ["plugin", "--glue", "both"], ["merged"], ["check"], ["check", "--glue", "both"],
+    ["wrap", "--glue", "both", "--", "cat", "static-file-CE.ldif", "ComputingShare.ldif"],
+], ids=" ".join)
+def test_a_run_does_not_import_typing(command, tmp_path):
+    """typing costs every run about 2 ms and is of no use at run time: the modules a run loads import
+    it for mypy only, and make their records with gip._records. Jinja2, which the templates and the
+    GLUE 2 ApplicationEnvironments of merged need, imports it itself."""
+    import subprocess
+
+    etc = Path(__file__).resolve().parent.parent / "etc"
+    argv = [command[0], "--site-info", str(etc / "site-info.def"), "--info-dir", str(etc / "info"),
+            "--bdii-ldif-dir", str(tmp_path)]
+    for static in sorted((etc / "static").glob("*.ldif")):
+        argv += ["--static-ldif", str(static)]
+    argv += command[1:]
+    code = ("import sys\nfrom gip.cli.provider import main\nmain(sys.argv[1:])\n"
+            "print('typing' in sys.modules, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                            cwd=etc / "static")
+    assert result.stdout and result.stderr.splitlines()[-1] == "False"
+
+
 @pytest.mark.parametrize("command", ["plugin", "check"])
 def test_the_command_prints_and_exits_as_main_returns_without_the_interpreter_teardown(command, tmp_path):
     import subprocess

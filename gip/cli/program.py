@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Callable, NoReturn, Optional, TextIO
 
 from gip import __version__, log
 from gip.errors import EXIT_FAILED, EXIT_OK, GipError, UsageError, exit_code_table
+
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
+if TYPE_CHECKING:
+    from typing import Any, Callable, NoReturn, Optional, TextIO
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -16,7 +16,6 @@ import gc
 import os
 import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, AbstractSet, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from gip import log
 from gip.cli.program import ArgumentParser, configure_logging, exit_at_once, new_parser, run, verbosity
@@ -26,7 +25,10 @@ from gip.siteconfig import POLICY_PRODUCTION_ONLY, PRODUCTION, SiteConfig, empty
 from gip.tagfile import read_tag_file
 from gip.tagtree import default_info_dir, scan_info_dir
 
+TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
 if TYPE_CHECKING:
+    from typing import IO, AbstractSet, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
     from gip.model import Share, Site, TagInput
     from gip.staticldif import StaticEntry, StaticLdif
     from gip.wrap import Override, StartedPlugin
