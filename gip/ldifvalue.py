@@ -28,10 +28,8 @@ _PRINTABLE_OR_NEWLINE = _PRINTABLE + b"\n"
 _TAG_CHARACTERS_OR_NEWLINE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-\n"
 # Lines 'name: value' whose value starts as RFC 2849 lets a value start unencoded.
 _PLAIN_LINES = re.compile(r"[A-Za-z][A-Za-z0-9-]*: [^ :<\n][^\n]*(?:\n[A-Za-z][A-Za-z0-9-]*: [^ :<\n][^\n]*)*")
-# Lines 'name: value' as _PLAIN_LINES has them, each value printable ASCII that does not end with
-# a blank, and blank lines: in one pass, the checks of is_plain_block() on a whole file.
-_PLAIN_LINE = r"(?:[A-Za-z][A-Za-z0-9-]*: [!-9;=-~][ -~]*(?<! ))?"
-_PLAIN_TEXT = re.compile(_PLAIN_LINE + r"(?:\n" + _PLAIN_LINE + ")*")
+# The start of a line that is neither blank nor a plain 'name: value' line, as _PLAIN_LINES reads one.
+_NOT_PLAIN_LINE = re.compile(r"\n(?![A-Za-z][A-Za-z0-9-]*: [^ :<\n]|\n|\Z)")
 # In a newline-framed block of values: an empty value, one that starts with a
 # space, ':' or '<' (base64 or refused), or one that ends with a space.
 _EDGE = re.compile(r"\n[ :<\n]| \n")
@@ -191,8 +189,12 @@ def plain_records(text: str, lowered: str, records: int) -> bool:
     """
     if lowered.count("dn:") != records:  # a 'dn:' beside the dn lines, or a line named dn
         return False
+    if " \n" in text or text.rstrip("\n").endswith(" "):
+        return False
+    if text.encode("ascii").translate(None, _PRINTABLE_OR_NEWLINE):
+        return False
     # Every line that is not blank (dn lines too) is a plain 'name: value' line.
-    return _PLAIN_TEXT.fullmatch(text) is not None
+    return _NOT_PLAIN_LINE.search("\n" + text) is None
 
 
 def _not_plain(block: str) -> bool:
