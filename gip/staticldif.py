@@ -32,6 +32,7 @@ import io
 import marshal
 import re
 from bisect import bisect_right
+from functools import cached_property
 from operator import itemgetter
 
 from gip import background, log
@@ -502,17 +503,28 @@ def _line_key(attribute: str) -> str:
 
 
 class _PlainText:
-    """The text of an ASCII plain file and its lower-cased copy (same positions)."""
+    """The text of an ASCII plain file and its lower-cased copy (same positions).
+
+    Each is made when first asked for: entries rebuilt from a child's index,
+    whose questions the child answered, may never need them.
+    """
 
     def __init__(self, data: bytes) -> None:
-        self.text = data.decode("ascii")
-        self.lowered = self.text.lower()
+        self._data = data
         # Whether some 'dn:' is not an entry's dn line (see StaticEntry.inner_dn_line); set once read.
         self.inner_dn = True
         # How many records it holds, once read; whether they all print as written, once asked.
         self.records = 0
         self._prints_as_written: Optional[bool] = None
         self._holds: Dict[str, bool] = {}
+
+    @cached_property
+    def text(self) -> str:
+        return self._data.decode("ascii")
+
+    @cached_property
+    def lowered(self) -> str:
+        return self.text.lower()
 
     def holds(self, lowered: str) -> bool:
         """Whether the lower-cased text holds ``lowered`` anywhere: a class that no entry of a file
