@@ -73,9 +73,7 @@ if TYPE_CHECKING:
 
     _Item = TypeVar("_Item")
 
-TEMPLATES_VARIABLE = "GIP_TEMPLATES"
 GLUE1_BASE = "mds-vo-name=resource,o=grid"
-GLUE_VERSIONS = ("1", "2", "both")
 
 MODE_PLUGIN = "plugin"
 MODE_MERGED_STATIC = "merged-static"

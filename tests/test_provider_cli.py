@@ -138,6 +138,31 @@ def test_templates_need_a_usable_site_info(site, capsys):
     assert "site-info.def:1: unsupported shell syntax '$('" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv", [
+    ["-v", "check", "--merged", "--glue", "both"],
+    ["wrap", "--timeout", "5", "--glue", "2", "--", "cat", "-v", "x"],
+    ["merged", "--base", "templates", "-q"],
+    ["plugin", "--static-ldif", "a", "--static-ldif", "b"],
+])
+def test_a_run_builds_only_its_own_subcommand_and_parses_alike(argv):
+    import argparse
+
+    from gip.cli.provider import _command_word, build_parser
+
+    parser = build_parser(_command_word(argv))
+    (subcommands,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    assert list(subcommands.choices) == [argv[1] if argv[0] == "-v" else argv[0]]
+    assert vars(parser.parse_args(argv)) == vars(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["wrap", "--", "cat", "-h"], ["--", "plugin"], ["bogus"], ["-v"]])
+def test_where_the_subcommand_is_not_plain_every_one_is_built(argv):
+    from gip.cli.provider import COMMANDS, _command_word
+
+    assert _command_word(argv) is None
+    assert set(COMMANDS) == {"plugin", "merged", "wrap", "check"}
+
+
 def test_help_shows_the_exit_codes_and_the_race(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])

@@ -37,6 +37,8 @@ PROG = "gip-provider"
 BDII_LDIF_DIR = "/var/lib/bdii/gip/ldif"
 DEFAULT_STATIC_LDIF = (f"{BDII_LDIF_DIR}/static-file-CE.ldif", f"{BDII_LDIF_DIR}/static-file-Cluster.ldif")
 STATIC_LDIF_VARIABLE = "GIP_STATIC_LDIF"
+TEMPLATES_VARIABLE = "GIP_TEMPLATES"
+GLUE_VERSIONS = ("1", "2", "both")
 DEFAULT_WRAP_TIMEOUT = 120.0
 
 
@@ -118,7 +120,8 @@ def console_main() -> None:
 
 
 def _main(argv: Optional[Sequence[str]], environ: Mapping[str, str], stdout: IO[str]) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(_command_word(words)).parse_args(words)
     # Not a terminal: the BDII's log, which has no timestamps of its own per line.
     configure_logging(PROG, verbosity(args), timestamps=not sys.stderr.isatty())
     options = _options(args, environ)
@@ -126,15 +129,42 @@ def _main(argv: Optional[Sequence[str]], environ: Mapping[str, str], stdout: IO[
     return command(args, options, stdout)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that subcommand's (the others' options cost start-up time)."""
     parser = new_parser(PROG, DESCRIPTION)
     commands = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=ArgumentParser)
     commands.required = True
+    for name, add in _SUBCOMMANDS.items():
+        if only is None or name == only:
+            add(commands)
+    return parser
+
+
+def _command_word(argv: Sequence[str]) -> Optional[str]:
+    """The subcommand, found as argparse will find it (gip-provider's own options take no value);
+    None for --help or where unsure."""
+    if "-h" in argv or "--help" in argv:
+        return None
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def _plugin_parser(commands: "argparse._SubParsersAction[ArgumentParser]") -> None:
     plugin = _subcommand(commands, "plugin", "changes for the BDII's plugin/ folder")
     _glue_option(plugin)
+
+
+def _merged_parser(commands: "argparse._SubParsersAction[ArgumentParser]") -> None:
     merged = _subcommand(commands, "merged", "whole entries for the BDII's provider/ folder")
     _glue_option(merged)
     _base_option(merged)
+
+
+def _wrap_parser(commands: "argparse._SubParsersAction[ArgumentParser]") -> None:
     wrap = _subcommand(commands, "wrap", "run the batch system's plugin and set the CE state in its output")
     wrap.add_argument("--timeout", type=_seconds, default=DEFAULT_WRAP_TIMEOUT, metavar="S",
                       help=f"stop the plugin after S seconds (default {DEFAULT_WRAP_TIMEOUT:g}; "
@@ -142,13 +172,20 @@ def build_parser() -> argparse.ArgumentParser:
     wrap.add_argument("plugin_command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                       help="the batch system's plugin and its arguments")
     _glue_option(wrap)
+
+
+def _check_parser(commands: "argparse._SubParsersAction[ArgumentParser]") -> None:
     check = _subcommand(commands, "check", "summary of what would be published; exit 1 if anything is skipped")
     _glue_option(check)
     _base_option(check)
     check.add_argument("--merged", action="store_true",
                        help="check the merged output (implied by --base templates): what it would skip, and "
                             "that the static files are not in the BDII's ldif/ folder")
-    return parser
+
+
+_SUBCOMMANDS: Dict[str, Callable[["argparse._SubParsersAction[ArgumentParser]"], None]] = {
+    "plugin": _plugin_parser, "merged": _merged_parser, "wrap": _wrap_parser, "check": _check_parser,
+}
 
 
 def _subcommand(commands: "argparse._SubParsersAction[ArgumentParser]", name: str, summary: str) -> ArgumentParser:
@@ -171,8 +208,6 @@ def _subcommand(commands: "argparse._SubParsersAction[ArgumentParser]", name: st
 
 
 def _glue_option(parser: argparse.ArgumentParser) -> None:
-    from gip.publish import GLUE_VERSIONS
-
     parser.add_argument("--glue", choices=GLUE_VERSIONS, default="1", help="GLUE version(s) to print (default 1)")
 
 
@@ -194,7 +229,6 @@ def _seconds(text: str) -> float:
 
 
 def _options(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
-    from gip.publish import TEMPLATES_VARIABLE
     from gip.siteinfo import site_info_path
 
     return Options(
