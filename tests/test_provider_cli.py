@@ -717,14 +717,27 @@ def test_the_command_prints_and_exits_as_main_returns_without_the_interpreter_te
     for static in sorted((etc / "static").glob("*.ldif")):
         argv += ["--static-ldif", str(static)]
     runs = []
-    for call in ("sys.exit(main())", "console_main()"):
-        code = ("import atexit, sys\nfrom gip.cli.provider import console_main, main\n"
+    for call in ("sys.exit(main())", "console_main()", "start.provider()"):
+        code = ("import atexit, sys\nfrom gip.cli import start\nfrom gip.cli.provider import console_main, main\n"
                 "atexit.register(lambda: print('torn down', file=sys.stderr))\n"
                 f"sys.argv[1:] = {argv!r}\n{call}\n")
         runs.append(subprocess.run([sys.executable, "-c", code], capture_output=True))
-    by_main, by_command = runs
-    assert by_main.stdout and by_command.stdout == by_main.stdout
-    assert by_command.returncode == by_main.returncode == 1  # the example site's bad tags
+    by_main, by_command, by_script = runs
+    assert by_main.stdout and by_command.stdout == by_main.stdout == by_script.stdout
+    assert by_script.returncode == by_command.returncode == by_main.returncode == 1  # the example's bad tags
     untimed = [re.sub(rb"(?m)^\S+T\S+ ", b"", run.stderr) for run in runs]
     assert untimed[0].endswith(b"torn down\n") and (b"WARNING" in untimed[0]) == (command == "plugin")
-    assert untimed[1] == untimed[0][:-len(b"torn down\n")]
+    assert untimed[1] == untimed[2] == untimed[0][:-len(b"torn down\n")]
+
+
+def test_the_console_script_is_the_entry_point_that_loads_gip_without_the_collector():
+    import configparser
+    import gc
+
+    from gip.cli import start
+
+    assert gc.isenabled()  # importing it changes nothing
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parent.parent / "setup.cfg")
+    scripts = dict(line.split(" = ") for line in config["options.entry_points"]["console_scripts"].split("\n") if line)
+    assert scripts["gip-provider"] == "gip.cli.start:provider" and callable(start.provider)
