@@ -8,7 +8,7 @@ get cheaply: where each entry is in the file's text. See staticldif.
 
 The child is a fork: it has the parent's memory as it was, so the parent
 hands it the bytes it has read already (the child never opens a file the
-parent could then read differently). It sends its answer through a pipe and
+parent could then read differently). It sends its answers through a pipe and
 ends with os._exit, so nothing of the parent (buffered output, exit handlers)
 runs twice. A child that fails, dies or sends nothing costs only time: the
 caller does the work itself.
@@ -36,12 +36,42 @@ def available() -> bool:
     return cpus >= _MIN_CPUS
 
 
-def in_background(work: Callable[[], bytes]) -> Optional[Callable[[], Optional[bytes]]]:
+class Child:
+    """A child started by in_background(): its answers, read in the order it sent them."""
+
+    def __init__(self, pid: int, read_end: int) -> None:
+        self._pid = pid
+        self._stream = os.fdopen(read_end, "rb")
+
+    def answer(self) -> Optional[bytes]:
+        """The child's next answer, waiting for it; None where the child sent no more (it ended,
+        failed or died first)."""
+        header = self._stream.read(_HEADER)
+        if len(header) < _HEADER:
+            return None
+        size = int.from_bytes(header, "little")
+        data = self._stream.read(size)
+        return data if len(data) == size else None
+
+    def close(self) -> None:
+        """Stops listening and reaps the child; one still writing an answer ends on the closed pipe."""
+        self._stream.close()
+        try:
+            os.waitpid(self._pid, 0)
+        except ChildProcessError:
+            pass  # SIGCHLD ignored (a disposition a parent program can hand down): reaped unseen
+
+
+# An answer goes as its length, then its bytes.
+_HEADER = 8
+
+
+def in_background(work: Callable[[Callable[[bytes], None]], None]) -> Optional[Child]:
     """Runs ``work`` in a forked child at once, or returns None where no child can be started.
 
-    The returned function waits for the child and gives what ``work``
-    returned, or None where the child did not finish well (the child's
-    exception is its own: the caller is told only that there is no answer).
+    ``work`` is given a function that sends one answer to the parent; it may
+    send several, which the parent reads one by one (Child.answer). An
+    answer is whole or missing, whatever happens to the child.
     """
     try:
         read_end, write_end = os.pipe()
@@ -56,29 +86,21 @@ def in_background(work: Callable[[], bytes]) -> Optional[Callable[[], Optional[b
     if pid == 0:
         _child(work, read_end, write_end)
     os.close(write_end)
-
-    def result() -> Optional[bytes]:
-        with os.fdopen(read_end, "rb") as stream:
-            data = stream.read()
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:
-            # SIGCHLD ignored (a disposition a parent program can hand down): the child was reaped
-            # unseen. It writes only once its work is done, so an answer is there or it is not.
-            status = 0 if data else 1
-        return data if status == 0 else None
-
-    return result
+    return Child(pid, read_end)
 
 
-def _child(work: Callable[[], bytes], read_end: int, write_end: int) -> None:
-    """The child's whole life: the work, its answer written, and the end, whatever happens."""
+def _child(work: Callable[[Callable[[bytes], None]], None], read_end: int, write_end: int) -> None:
+    """The child's whole life: the work, its answers written, and the end, whatever happens."""
     status = 1
     try:
         os.close(read_end)
-        data = memoryview(work())
-        while data:
-            data = data[os.write(write_end, data):]
+
+        def send(answer: bytes) -> None:
+            data = memoryview(len(answer).to_bytes(_HEADER, "little") + answer)
+            while data:
+                data = data[os.write(write_end, data):]
+
+        work(send)
         status = 0
     finally:
         os._exit(status)

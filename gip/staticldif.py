@@ -352,18 +352,18 @@ def start_reading_static_ldif(paths: Iterable[str], printing: bool = False, clas
     The child also answers, for every entry, has_class() of each of
     ``classes`` and first() of each of ``attributes``: what the caller will
     ask of thousands of entries. ``printing``: the entries will be printed,
-    so the child also finds out whether they print as written. Any other
-    file, and any failure of the child, is parsed by the caller: the result
-    is read_static_ldif()'s.
+    so whether they print as written is looked at too, the child and the
+    caller each taking half of every file (_halves). Any other file, and
+    anything the child does not send, is the caller's to read: the result is
+    read_static_ldif()'s.
     """
     files = _read_files(paths)
     size = sum(len(data) for _, data, _ in files if data is not None)
     questions = (tuple(classes), tuple(attributes))
-    pending = None
+    child = None
     if size >= BACKGROUND_BYTES and background.available():
-        pending = background.in_background(lambda: marshal.dumps([_plain_index(read, printing, questions)
-                                                                  for read in files]))
-    if pending is None:
+        child = background.in_background(lambda send: _in_child(files, printing, questions, send))
+    if child is None:
         result = _parsed(files)
         return lambda: result
     log.debug("the static LDIF (%d bytes) is parsed in a child process while the tag files are read", size)
@@ -371,21 +371,72 @@ def start_reading_static_ldif(paths: Iterable[str], printing: bool = False, clas
                  {name: len(classes) + at for at, name in enumerate(attributes)})
 
     def finish() -> StaticLdif:
-        indexes = _indexes(pending(), len(files))
-        if indexes is None:
-            log.warning("the child process parsing the static LDIF failed; parsed here instead")
-            return _parsed(files)
-        result = StaticLdif()
-        for (path, data, problem), index in zip(files, indexes):
-            if index is None or data is None:
-                parsed = _parsed([(path, data, problem)])
-            else:
-                parsed = _rebuilt(path, data, index, positions)
-            result.entries.extend(parsed.entries)
-            result.problems.extend(parsed.problems)
-        return result
+        assert child is not None
+        try:
+            return _finished(files, child, positions, printing)
+        finally:
+            child.close()
 
     return finish
+
+
+def _in_child(files: Sequence[_Read], printing: bool, questions: Tuple[Tuple[str, ...], Tuple[str, ...]],
+              send: Callable[[bytes], None]) -> None:
+    """The child's work: each file's index, then, where ``printing``, whether the second half of
+    each plain file prints as written (None for the others)."""
+    parsed = [_plain_parse(read) for read in files]
+    send(marshal.dumps([_plain_index(result, questions) if result is not None else None for result in parsed]))
+    if printing:
+        send(marshal.dumps([_half_prints(result.entries, second=True) if result is not None else None
+                            for result in parsed]))
+
+
+def _finished(files: Sequence[_Read], child: background.Child, positions: Tuple[Dict[str, int], Dict[str, int]],
+              printing: bool) -> StaticLdif:
+    """The entries as read_static_ldif() gives them, from what the child sends and what it does not."""
+    indexes = _loaded(child.answer(), len(files))
+    if indexes is None:
+        log.warning("the child process parsing the static LDIF failed; parsed here instead")
+        return _parsed(files)
+    result = StaticLdif()
+    rebuilt: List[Optional[StaticLdif]] = []
+    for (path, data, problem), index in zip(files, indexes):
+        if index is None or data is None:
+            parsed = _parsed([(path, data, problem)])
+            rebuilt.append(None)
+        else:
+            parsed = _rebuilt(path, data, index, positions)
+            rebuilt.append(parsed)
+        result.entries.extend(parsed.entries)
+        result.problems.extend(parsed.problems)
+    if printing:
+        firsts = [_half_prints(plain.entries, second=False) if plain is not None else None for plain in rebuilt]
+        seconds = _loaded(child.answer(), len(files)) or [None] * len(files)
+        for plain, first, second in zip(rebuilt, firsts, seconds):
+            if plain is not None and plain.entries:
+                if first and second is None:
+                    second = _half_prints(plain.entries, second=True)
+                plain.entries[0]._text._prints_as_written = bool(first and second)  # type: ignore[union-attr]
+    return result
+
+
+def _halves(entries: Sequence[StaticEntry]) -> Tuple[int, int]:
+    """Where the text of a plain file's entries is cut in two, at the end of a record, and how many
+    records come before the cut: whether the entries print as written is the same question of each half."""
+    before = len(entries) // 2
+    return (entries[before - 1]._end if before else 0), before
+
+
+def _half_prints(entries: Sequence[StaticEntry], second: bool) -> Optional[bool]:
+    """Whether the entries of one half (see _halves) of a plain file print as written; None for no entries."""
+    if not entries:
+        return None
+    source = entries[0]._text
+    assert source is not None
+    cut, before = _halves(entries)
+    if second:
+        return plain_records(source.text[cut:], source.lowered[cut:], source.records - before)
+    return plain_records(source.text[:cut], source.lowered[:cut], before)
 
 
 def _read_files(paths: Iterable[str]) -> List[_Read]:
@@ -413,44 +464,47 @@ def _parsed(files: Iterable[_Read]) -> StaticLdif:
 
 if TYPE_CHECKING:
     # The index of a plain file (see _plain_index): whether it holds 'dn:' inside a record, its count
-    # of records, whether they print as written (None: not looked at), its entries as (DN, line,
-    # start, end, dn line plain, answers), and its problems as tuples.
-    _Index = Tuple[bool, int, Optional[bool], List[Tuple[str, int, int, int, bool, Tuple[Any, ...]]],
-                   List[Tuple[Any, ...]]]
+    # of records, its entries as (DN, line, start, end, dn line plain, answers), and its problems as
+    # tuples.
+    _Index = Tuple[bool, int, List[Tuple[str, int, int, int, bool, Tuple[Any, ...]]], List[Tuple[Any, ...]]]
 
 
-def _plain_index(read: _Read, printing: bool, questions: Tuple[Tuple[str, ...], Tuple[str, ...]]
-                 ) -> Optional[_Index]:
-    """What the child sends of one file: its index where parse_static_ldif reads it as a plain
-    ASCII file (every entry on one _PlainText), else None (the parent parses it). ``questions``:
-    the classes and attributes to answer has_class() and first() of, for each entry."""
+def _plain_parse(read: _Read) -> Optional[StaticLdif]:
+    """The file parsed, where parse_static_ldif() reads it as a plain ASCII file (every entry on one
+    _PlainText); else None: the parent parses it."""
     path, data, _ = read
     if data is None:
         return None
     parsed = parse_static_ldif(data, path)
-    sources = {id(entry._text) for entry in parsed.entries}
     source = parsed.entries[0]._text if parsed.entries else None
-    if source is None or len(sources) != 1:
+    if source is None or any(entry._text is not source for entry in parsed.entries):
         return None
-    prints = source.prints_as_written() if printing else source._prints_as_written
+    return parsed
+
+
+def _plain_index(parsed: StaticLdif, questions: Tuple[Tuple[str, ...], Tuple[str, ...]]) -> _Index:
+    """What the child sends of a plain file (see _plain_parse): where its entries are, and for each
+    the answers to ``questions``: has_class() of each class, first() of each attribute."""
+    source = parsed.entries[0]._text
+    assert source is not None
     classes, attributes = questions
     entries = [
         (entry.dn, entry.line, entry._start, entry._end, entry.dn_line_plain,
          (*map(entry.has_class, classes), *map(entry.first, attributes)))
         for entry in parsed.entries
     ]
-    return source.inner_dn, source.records, prints, entries, [tuple(problem) for problem in parsed.problems]
+    return source.inner_dn, source.records, entries, [tuple(problem) for problem in parsed.problems]
 
 
-def _indexes(payload: Optional[bytes], count: int) -> Optional[List[Optional[_Index]]]:
-    """The child's answer, or None where it has none that fits."""
-    if payload is None:
+def _loaded(answer: Optional[bytes], count: int) -> Optional[List[Any]]:
+    """One of the child's answers (a list, an item a file), or None where it has none that fits."""
+    if answer is None:
         return None
     try:
-        indexes = marshal.loads(payload)
+        loaded = marshal.loads(answer)
     except (EOFError, ValueError, TypeError):
         return None
-    return indexes if isinstance(indexes, list) and len(indexes) == count else None
+    return loaded if isinstance(loaded, list) and len(loaded) == count else None
 
 
 def _rebuilt(path: str, data: bytes, index: _Index, positions: Tuple[Dict[str, int], Dict[str, int]]
@@ -458,10 +512,10 @@ def _rebuilt(path: str, data: bytes, index: _Index, positions: Tuple[Dict[str, i
     """The entries of a plain file from its index, as parse_static_ldif() gives them, with the
     child's answers (``positions``: where each class and attribute is in them)."""
     classes, attributes = positions
-    inner_dn, records, prints, entries, problems = index
+    inner_dn, records, entries, problems = index
     data = _universal_newlines(data)
     source = _PlainText(data)
-    source.inner_dn, source.records, source._prints_as_written = inner_dn, records, prints
+    source.inner_dn, source.records = inner_dn, records
     result = StaticLdif()
     for dn, line, start, end, dn_line_plain, answers in entries:
         entry = StaticEntry(dn, path, line, (), None, source, (start, end))

@@ -6,6 +6,7 @@ the files hold and whether or not the child does its part.
 
 from __future__ import annotations
 
+import marshal
 import os
 import subprocess
 import sys
@@ -29,23 +30,55 @@ needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on t
 # -- gip.background ----------------------------------------------------------------
 
 
-@needs_fork
-def test_the_child_s_answer_comes_back_whole():
-    answer = bytes(range(256)) * 8192  # 2 MiB: many times a pipe's buffer
-    pending = background.in_background(lambda: answer)
-    assert pending is not None
-    assert pending() == answer
+def answers_of(work) -> List[object]:  # type: ignore[no-untyped-def]
+    """Every answer the child of ``work`` sends, then None (it sent no more)."""
+    child = background.in_background(work)
+    assert child is not None
+    try:
+        answers: List[object] = []
+        while not answers or answers[-1] is not None:
+            answers.append(child.answer())
+        return answers
+    finally:
+        child.close()
 
 
 @needs_fork
-def test_a_child_that_fails_gives_no_answer_and_the_parent_goes_on():
-    def work() -> bytes:
+def test_the_child_s_answers_come_back_whole_and_in_order():
+    big = bytes(range(256)) * 8192  # 2 MiB: many times a pipe's buffer
+
+    def work(send):  # type: ignore[no-untyped-def]
+        send(big)
+        send(b"")
+        send(b"last")
+
+    assert answers_of(work) == [big, b"", b"last", None]
+
+
+@needs_fork
+def test_a_child_that_fails_sends_what_it_had_sent_and_the_parent_goes_on():
+    def work(send):  # type: ignore[no-untyped-def]
+        send(b"first")
         raise RuntimeError("broken")
 
-    pending = background.in_background(work)
-    assert pending is not None
-    assert pending() is None
-    assert background.in_background(lambda: b"after")() == b"after"  # type: ignore[misc]
+    assert answers_of(work) == [b"first", None]
+    assert answers_of(lambda send: send(b"after")) == [b"after", None]
+
+
+@needs_fork
+def test_an_answer_cut_short_is_no_answer():
+    # As a child killed while writing leaves it: a header promising ten bytes, and three.
+    read_end, write_end = os.pipe()
+    os.write(write_end, (10).to_bytes(8, "little") + b"abc")
+    os.close(write_end)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    child = background.Child(pid, read_end)
+    assert child.answer() is None
+    child.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped
 
 
 @needs_fork
@@ -57,8 +90,9 @@ def test_the_child_prints_nothing_of_the_parent_s_and_runs_no_exit_handler(tmp_p
         "from gip import background\n"
         f"atexit.register(lambda: open({str(marker)!r}, 'a').write('exit\\n'))\n"
         "sys.stdout.write('before ')\n"
-        "answer = background.in_background(lambda: b'child')()\n"
-        "sys.stdout.write(answer.decode() + ' after')\n"
+        "child = background.in_background(lambda send: send(b'child'))\n"
+        "sys.stdout.write(child.answer().decode() + ' after')\n"
+        "child.close()\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
@@ -67,13 +101,12 @@ def test_the_child_prints_nothing_of_the_parent_s_and_runs_no_exit_handler(tmp_p
 
 
 @needs_fork
-def test_an_answer_still_comes_where_children_are_reaped_unseen():
+def test_answers_still_come_where_children_are_reaped_unseen():
     import signal
 
     saved = signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # as a parent program may hand it down
     try:
-        assert background.in_background(lambda: b"answer")() == b"answer"  # type: ignore[misc]
-        assert background.in_background(lambda: b"")() is None  # type: ignore[misc]
+        assert answers_of(lambda send: send(b"answer")) == [b"answer", None]
     finally:
         signal.signal(signal.SIGCHLD, saved)
 
@@ -159,6 +192,33 @@ def test_a_child_that_fails_costs_time_only(tmp_path: Path, in_a_child: List[int
     assert described(result) == described(read_static_ldif(paths))
     warning = "gip: WARNING: the child process parsing the static LDIF failed; parsed here instead\n"
     assert capsys.readouterr().err == warning
+
+
+@pytest.mark.parametrize("where", [0.25, 0.75], ids=["first-half", "second-half"])
+@pytest.mark.parametrize("sent", ["all", "index-only"])
+def test_each_half_of_a_file_counts_for_what_prints_as_written(tmp_path: Path, in_a_child: List[int],
+                                                                monkeypatch: pytest.MonkeyPatch, where: float, sent: str):
+    # index-only: the second half of each file, which the child looks at, is never sent; the parent does it.
+    def index_only(files, printing, questions, send):  # type: ignore[no-untyped-def]
+        parsed = [staticldif._plain_parse(read) for read in files]
+        send(marshal.dumps([staticldif._plain_index(p, questions) if p is not None else None for p in parsed]))
+
+    if sent == "index-only":
+        monkeypatch.setattr(staticldif, "_in_child", index_only)
+    paths = static_files(tmp_path)
+    # A line in one half of the example's CE file that does not print as written.
+    ce = tmp_path / "ce.ldif"
+    text = (ETC / "static" / "static-file-CE.ldif").read_text()
+    at = int(len(text) * where)
+    ce.write_text(text[:at] + text[at:].replace("\nGlueCEName: ", "\nGlueCEName:  ", 1))
+    paths.insert(0, str(ce))
+    result = start_reading_static_ldif(paths, True, CLASSES, ATTRIBUTES)()
+    assert in_a_child == [1]
+    assert described(result) == described(read_static_ldif(paths))
+    assert [entry.prints_as_written() for entry in result.entries if entry.path == str(ce)].count(False) == 1
+    # The example's own CE file, whole, is looked at once: it prints as written, both halves said so.
+    example = [entry for entry in result.entries if entry.path == str(ETC / "static" / "static-file-CE.ldif")]
+    assert example and example[0]._text is not None and example[0]._text._prints_as_written is True
 
 
 def test_small_files_are_parsed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
