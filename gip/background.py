@@ -4,7 +4,9 @@ The provider's run is mostly reading: the static LDIF on one side, the tag
 files on the other, neither needing the other until the model is built. On a
 machine with more than one CPU the static files are parsed in a child while
 the tag files are read, and the child sends back only what the parent cannot
-get cheaply: where each entry is in the file's text. See staticldif.
+get cheaply: where each entry is in the file's text, the answers the parent
+would ask of each entry, and for merged output whether half of each file
+prints as written (the parent looks at the other half). See staticldif.
 
 The child is a fork: it has the parent's memory as it was, so the parent
 hands it the bytes it has read already (the child never opens a file the

@@ -395,20 +395,23 @@ def _finished(files: Sequence[_Read], child: background.Child, positions: Tuple[
               printing: bool) -> StaticLdif:
     """The entries as read_static_ldif() gives them, from what the child sends and what it does not."""
     indexes = _loaded(child.answer(), len(files))
+    result = StaticLdif()
+    rebuilt: List[Optional[StaticLdif]] = []
+    try:
+        for (path, data, problem), index in zip(files, indexes or ()):
+            if index is None or data is None:
+                parsed = _parsed([(path, data, problem)])
+                rebuilt.append(None)
+            else:
+                parsed = _rebuilt(path, data, index, positions)
+                rebuilt.append(parsed)
+            result.entries.extend(parsed.entries)
+            result.problems.extend(parsed.problems)
+    except (TypeError, ValueError):  # an index not of the child's making
+        indexes = None
     if indexes is None:
         log.warning("the child process parsing the static LDIF failed; parsed here instead")
         return _parsed(files)
-    result = StaticLdif()
-    rebuilt: List[Optional[StaticLdif]] = []
-    for (path, data, problem), index in zip(files, indexes):
-        if index is None or data is None:
-            parsed = _parsed([(path, data, problem)])
-            rebuilt.append(None)
-        else:
-            parsed = _rebuilt(path, data, index, positions)
-            rebuilt.append(parsed)
-        result.entries.extend(parsed.entries)
-        result.problems.extend(parsed.problems)
     if printing:
         firsts = [_half_prints(plain.entries, second=False) if plain is not None else None for plain in rebuilt]
         seconds = _loaded(child.answer(), len(files)) or [None] * len(files)

@@ -221,6 +221,19 @@ def test_each_half_of_a_file_counts_for_what_prints_as_written(tmp_path: Path, i
     assert example and example[0]._text is not None and example[0]._text._prints_as_written is True
 
 
+def test_an_index_not_of_the_child_s_making_is_not_used(tmp_path: Path, in_a_child: List[int],
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]):
+    def garbled(files, printing, questions, send):  # type: ignore[no-untyped-def]
+        send(marshal.dumps([(True, 1, [("o=x", 1)], [])] * len(files)))  # entries of the wrong shape
+
+    monkeypatch.setattr(staticldif, "_in_child", garbled)
+    paths = static_files(tmp_path)
+    result = start_reading_static_ldif(paths, False, CLASSES, ATTRIBUTES)()
+    assert described(result) == described(read_static_ldif(paths))
+    assert "child process parsing the static LDIF failed" in capsys.readouterr().err
+
+
 def test_small_files_are_parsed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     def refused(work: object) -> None:
         raise AssertionError("no child for a few kilobytes")
