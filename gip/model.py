@@ -324,15 +324,14 @@ def build_site(
     return site
 
 
-def static_questions(glue: str) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
-    """The classes and attributes build_site() asks of every static entry, for ``--glue``: answered
-    where the files are parsed (see staticldif.start_reading_static_ldif)."""
-    classes: Tuple[str, ...] = (CE_CLASS, SUBCLUSTER_CLASS)
-    attributes: Tuple[str, ...] = (CE_ID, CE_NAME, STATE)
+def static_questions(glue: str) -> Tuple[Tuple[str, Tuple[str, ...]], ...]:
+    """What build_site() asks of every static entry, for ``--glue``: whether it has each class, and
+    the first value of each attribute named with a class that it has. Answered where the files are
+    parsed (see staticldif.start_reading_static_ldif)."""
+    questions: Tuple[Tuple[str, Tuple[str, ...]], ...] = ((CE_CLASS, (CE_ID, CE_NAME, STATE)), (SUBCLUSTER_CLASS, ()))
     if "2" in glue_versions(glue):
-        classes += (SHARE_CLASS,)
-        attributes += (SHARE_ID, SHARE_QUEUE, SERVING_STATE)
-    return classes, attributes
+        questions += ((SHARE_CLASS, (SHARE_ID, SHARE_QUEUE, SERVING_STATE)),)
+    return questions
 
 
 def glue_versions(glue: str) -> Tuple[str, ...]:

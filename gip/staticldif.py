@@ -263,7 +263,7 @@ class StaticEntry:
         known = self._known
         if known is not None:
             at = known[1].get(attribute)
-            if at is not None:
+            if at is not None and known[2][at] is not False:  # False: not asked of this entry
                 return known[2][at]  # type: ignore[no-any-return]
         source = self._text
         if source is not None:
@@ -341,17 +341,18 @@ if TYPE_CHECKING:
 BACKGROUND_BYTES = 256 * 1024
 
 
-def start_reading_static_ldif(paths: Iterable[str], printing: bool = False, classes: Sequence[str] = (),
-                              attributes: Sequence[str] = ()) -> Callable[[], StaticLdif]:
+def start_reading_static_ldif(paths: Iterable[str], printing: bool = False,
+                              questions: Sequence[Tuple[str, Sequence[str]]] = ()) -> Callable[[], StaticLdif]:
     """read_static_ldif() begun now and finished by the returned function.
 
     The files are read at once. Where they are large and a second CPU is
     free, a child process (gip.background) parses them while the caller goes
     on, and sends back each plain file's index (_plain_index): where its
     entries are, which the caller rebuilds them from in a few milliseconds.
-    The child also answers, for every entry, has_class() of each of
-    ``classes`` and first() of each of ``attributes``: what the caller will
-    ask of thousands of entries. ``printing``: the entries will be printed,
+    The child also answers ``questions``, (class, attributes) pairs, for
+    every entry: has_class() of each class, and first() of its attributes
+    where the entry has the class: what the caller will ask of thousands of
+    entries. ``printing``: the entries will be printed,
     so whether they print as written is looked at too, the child and the
     caller each taking half of every file (_halves). Any other file, and
     anything the child does not send, is the caller's to read: the result is
@@ -359,16 +360,19 @@ def start_reading_static_ldif(paths: Iterable[str], printing: bool = False, clas
     """
     files = _read_files(paths)
     size = sum(len(data) for _, data, _ in files if data is not None)
-    questions = (tuple(classes), tuple(attributes))
+    asked = tuple((name, tuple(attributes)) for name, attributes in questions)
     child = None
     if size >= BACKGROUND_BYTES and background.available():
-        child = background.in_background(lambda send: _in_child(files, printing, questions, send))
+        child = background.in_background(lambda send: _in_child(files, printing, asked, send))
     if child is None:
         result = _parsed(files)
         return lambda: result
     log.debug("the static LDIF (%d bytes) is parsed in a child process while the tag files are read", size)
-    positions = ({name: at for at, name in enumerate(classes)},
-                 {name: len(classes) + at for at, name in enumerate(attributes)})
+    positions: Tuple[Dict[str, int], Dict[str, int]] = ({}, {})
+    for name, attributes in asked:
+        positions[0][name] = len(positions[0]) + len(positions[1])
+        for attribute in attributes:
+            positions[1][attribute] = len(positions[0]) + len(positions[1])
 
     def finish() -> StaticLdif:
         assert child is not None
@@ -380,7 +384,7 @@ def start_reading_static_ldif(paths: Iterable[str], printing: bool = False, clas
     return finish
 
 
-def _in_child(files: Sequence[_Read], printing: bool, questions: Tuple[Tuple[str, ...], Tuple[str, ...]],
+def _in_child(files: Sequence[_Read], printing: bool, questions: Tuple[Tuple[str, Tuple[str, ...]], ...],
               send: Callable[[bytes], None]) -> None:
     """The child's work: each file's index, then, where ``printing``, whether the second half of
     each plain file prints as written (None for the others)."""
@@ -485,18 +489,25 @@ def _plain_parse(read: _Read) -> Optional[StaticLdif]:
     return parsed
 
 
-def _plain_index(parsed: StaticLdif, questions: Tuple[Tuple[str, ...], Tuple[str, ...]]) -> _Index:
+def _plain_index(parsed: StaticLdif, questions: Tuple[Tuple[str, Tuple[str, ...]], ...]) -> _Index:
     """What the child sends of a plain file (see _plain_parse): where its entries are, and for each
-    the answers to ``questions``: has_class() of each class, first() of each attribute."""
+    the answers to ``questions`` (see start_reading_static_ldif), False for an attribute not asked."""
     source = parsed.entries[0]._text
     assert source is not None
-    classes, attributes = questions
     entries = [
-        (entry.dn, entry.line, entry._start, entry._end, entry.dn_line_plain,
-         (*map(entry.has_class, classes), *map(entry.first, attributes)))
+        (entry.dn, entry.line, entry._start, entry._end, entry.dn_line_plain, _answers(entry, questions))
         for entry in parsed.entries
     ]
     return source.inner_dn, source.records, entries, [tuple(problem) for problem in parsed.problems]
+
+
+def _answers(entry: StaticEntry, questions: Tuple[Tuple[str, Tuple[str, ...]], ...]) -> Tuple[Any, ...]:
+    answers: List[Any] = []
+    for name, attributes in questions:
+        has = entry.has_class(name)
+        answers.append(has)
+        answers += map(entry.first, attributes) if has else [False] * len(attributes)
+    return tuple(answers)
 
 
 def _loaded(answer: Optional[bytes], count: int) -> Optional[List[Any]]:

@@ -21,8 +21,10 @@ from gip.staticldif import read_static_ldif, start_reading_static_ldif
 from tests.test_staticldif import entries_of, plain_files
 
 ETC = Path(__file__).resolve().parent.parent / "etc"
-CLASSES = ("GlueCE", "GlueSubCluster", "gluece", "GlueCETop")
-ATTRIBUTES = ("GlueCEUniqueID", "GlueCEName", "GlueCEStateStatus", "gluecename", "objectClass", "absent")
+QUESTIONS = (("GlueCE", ("GlueCEUniqueID", "GlueCEName", "GlueCEStateStatus")), ("GlueSubCluster", ()),
+             ("gluece", ("gluecename", "objectClass", "absent")), ("GlueCETop", ()))
+CLASSES = [name for name, _ in QUESTIONS]
+ATTRIBUTES = [attribute for _, attributes in QUESTIONS for attribute in attributes] + ["GlueCEImplementationName"]
 
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
 
@@ -170,7 +172,7 @@ def in_a_child(monkeypatch: pytest.MonkeyPatch) -> List[int]:
 def test_the_child_s_entries_are_the_parser_s(tmp_path: Path, in_a_child: List[int], printing: bool):
     paths = static_files(tmp_path)
     expected = read_static_ldif(paths)
-    result = start_reading_static_ldif(paths, printing, CLASSES, ATTRIBUTES)()
+    result = start_reading_static_ldif(paths, printing, QUESTIONS)()
     assert in_a_child == [1]
     assert described(result) == described(expected)
     assert [str(problem) for problem in result.problems][-1].startswith(f"{tmp_path}/missing.ldif: cannot read")
@@ -187,7 +189,7 @@ def test_a_child_that_fails_costs_time_only(tmp_path: Path, in_a_child: List[int
 
     monkeypatch.setattr(staticldif, "_plain_index", broken)  # the child has this module as it is now
     paths = static_files(tmp_path)
-    result = start_reading_static_ldif(paths, False, CLASSES, ATTRIBUTES)()
+    result = start_reading_static_ldif(paths, False, QUESTIONS)()
     assert in_a_child == [1]
     assert described(result) == described(read_static_ldif(paths))
     warning = "gip: WARNING: the child process parsing the static LDIF failed; parsed here instead\n"
@@ -212,7 +214,7 @@ def test_each_half_of_a_file_counts_for_what_prints_as_written(tmp_path: Path, i
     at = int(len(text) * where)
     ce.write_text(text[:at] + text[at:].replace("\nGlueCEName: ", "\nGlueCEName:  ", 1))
     paths.insert(0, str(ce))
-    result = start_reading_static_ldif(paths, True, CLASSES, ATTRIBUTES)()
+    result = start_reading_static_ldif(paths, True, QUESTIONS)()
     assert in_a_child == [1]
     assert described(result) == described(read_static_ldif(paths))
     assert [entry.prints_as_written() for entry in result.entries if entry.path == str(ce)].count(False) == 1
@@ -229,7 +231,7 @@ def test_an_index_not_of_the_child_s_making_is_not_used(tmp_path: Path, in_a_chi
 
     monkeypatch.setattr(staticldif, "_in_child", garbled)
     paths = static_files(tmp_path)
-    result = start_reading_static_ldif(paths, False, CLASSES, ATTRIBUTES)()
+    result = start_reading_static_ldif(paths, False, QUESTIONS)()
     assert described(result) == described(read_static_ldif(paths))
     assert "child process parsing the static LDIF failed" in capsys.readouterr().err
 
@@ -257,7 +259,7 @@ def test_any_plain_file_reads_alike_in_a_child(data: bytes):
             path = os.path.join(folder, "f.ldif")
             with open(path, "wb") as stream:
                 stream.write(data)
-            result = start_reading_static_ldif([path], True, CLASSES, ATTRIBUTES)()
+            result = start_reading_static_ldif([path], True, QUESTIONS)()
             assert described(result) == described(read_static_ldif([path]))
     finally:
         staticldif.BACKGROUND_BYTES = saved

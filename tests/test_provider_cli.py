@@ -703,8 +703,11 @@ def test_a_run_does_not_import_typing(command, tmp_path):
     argv += command[1:]
     code = ("import sys\nfrom gip.cli.provider import main\nmain(sys.argv[1:])\n"
             "print('typing' in sys.modules, file=sys.stderr)")
-    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
-                            cwd=etc / "static")
+    # Without site (-S): an editable install's import hook loads importlib.util, and on Python 3.9
+    # that imports typing before gip does anything; an installed gip has no such hook.
+    env = {**os.environ, "PYTHONPATH": str(etc.parent)}
+    result = subprocess.run([sys.executable, "-S", "-c", code, *argv], capture_output=True, text=True,
+                            cwd=etc / "static", env=env)
     assert result.stdout and result.stderr.splitlines()[-1] == "False"
 
 

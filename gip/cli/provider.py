@@ -273,8 +273,7 @@ def read_inputs(options: Options, static: bool, config_required: bool, printing:
         from gip.staticldif import start_reading_static_ldif
 
         # Parsed beside the rest where it is worth it (see start_reading_static_ldif).
-        classes, attributes = static_questions(options.glue)
-        static_read = start_reading_static_ldif(options.static_ldif, printing, classes, attributes)
+        static_read = start_reading_static_ldif(options.static_ldif, printing, static_questions(options.glue))
     config, config_error = _site_config(options.site_info, config_required)
     inputs = Inputs(config=config, config_error=config_error)
     inputs.problems.extend(config.problems)
