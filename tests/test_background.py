@@ -236,6 +236,25 @@ def test_an_index_not_of_the_child_s_making_is_not_used(tmp_path: Path, in_a_chi
     assert "child process parsing the static LDIF failed" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("glue", ["1", "2", "both"])
+def test_the_model_s_questions_are_answered_as_the_entries_answer_them(tmp_path: Path, in_a_child: List[int],
+                                                                      glue: str):
+    from gip.model import static_questions
+
+    paths = [str(path) for path in sorted((ETC / "static").glob("*.ldif"))]
+    questions = static_questions(glue)
+    classes = [name for name, _ in questions] + ["GLUE2ComputingShare", "GlueCE"]
+    attributes = [attribute for _, names in questions for attribute in names]
+    attributes += ["GLUE2ShareID", "GLUE2ComputingShareMappingQueue", "GLUE2ComputingShareServingState"]
+    result = start_reading_static_ldif(paths, False, questions)()
+    expected = read_static_ldif(paths)
+    assert in_a_child == [1]
+    assert [(e.dn, [e.has_class(c) for c in classes], [e.first(a) for a in attributes]) for e in result.entries] == [
+        (e.dn, [e.has_class(c) for c in classes], [e.first(a) for a in attributes]) for e in expected.entries]
+    shares = [e for e in result.entries if e.has_class("GLUE2ComputingShare")]
+    assert shares and all(e._known is not None for e in shares)
+
+
 def test_small_files_are_parsed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     def refused(work: object) -> None:
         raise AssertionError("no child for a few kilobytes")
