@@ -47,7 +47,7 @@ have (GFD.147 for the classes, the EGI profile for the enumerations):
 from __future__ import annotations
 
 import re
-from _collections_abc import Sequence  # collections.abc's, without importing that module (as pathlib does)
+from collections.abc import Sequence
 from itertools import chain
 
 from gip.dnkey import dn_key, dn_keys
