@@ -478,12 +478,14 @@ if TYPE_CHECKING:
 
 def _plain_parse(read: _Read) -> Optional[StaticLdif]:
     """The file parsed, where parse_static_ldif() reads it as a plain ASCII file (every entry on one
-    _PlainText); else None: the parent parses it."""
+    _PlainText); else None: the parent parses it (python-ldap's parser is never run twice)."""
     path, data, _ = read
     if data is None:
         return None
-    parsed = parse_static_ldif(data, path)
-    source = parsed.entries[0]._text if parsed.entries else None
+    parsed = parse_plain_ldif(_universal_newlines(data), path)
+    if parsed is None or not parsed.entries:
+        return None
+    source = parsed.entries[0]._text
     if source is None or any(entry._text is not source for entry in parsed.entries):
         return None
     return parsed

@@ -255,6 +255,25 @@ def test_the_model_s_questions_are_answered_as_the_entries_answer_them(tmp_path:
     assert shares and all(e._known is not None for e in shares)
 
 
+def test_a_file_for_the_parser_is_parsed_once_by_the_parent(tmp_path: Path, in_a_child: List[int],
+                                                            monkeypatch: pytest.MonkeyPatch):
+    calls = tmp_path / "calls"
+    real = staticldif.parse_with_python_ldap
+
+    def recorded(data: bytes, path: str) -> staticldif.StaticLdif:
+        with open(calls, "a") as stream:
+            stream.write(f"{os.getpid()}\n")
+        return real(data, path)
+
+    monkeypatch.setattr(staticldif, "parse_with_python_ldap", recorded)
+    paths = static_files(tmp_path)
+    result = start_reading_static_ldif(paths, True, QUESTIONS)()
+    assert described(result) == described(read_static_ldif(paths))
+    # base64.ldif and folded.ldif need the parser: the parent runs it, for each once, and the child never.
+    parent = [line for line in calls.read_text().split() if line == str(os.getpid())]
+    assert len(calls.read_text().split()) == len(parent) == 2 * 2  # this run, and read_static_ldif's
+
+
 def test_small_files_are_parsed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     def refused(work: object) -> None:
         raise AssertionError("no child for a few kilobytes")
