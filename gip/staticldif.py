@@ -352,10 +352,10 @@ def start_reading_static_ldif(paths: Iterable[str], printing: bool = False,
     The child also answers ``questions``, (class, attributes) pairs, for
     every entry: has_class() of each class, and first() of its attributes
     where the entry has the class: what the caller will ask of thousands of
-    entries. ``printing``: the entries will be printed,
-    so whether they print as written is looked at too, the child and the
-    caller each taking half of every file (_halves). Any other file, and
-    anything the child does not send, is the caller's to read: the result is
+    entries. ``printing``: the entries will be printed, so whether they
+    print as written is looked at too, the child and the caller each taking
+    half of every file (_halves). Any other file, and anything the child
+    does not send, is the caller's to read: the result is
     read_static_ldif()'s.
     """
     files = _read_files(paths)
@@ -368,11 +368,14 @@ def start_reading_static_ldif(paths: Iterable[str], printing: bool = False,
         result = _parsed(files)
         return lambda: result
     log.debug("the static LDIF (%d bytes) is parsed in a child process while the tag files are read", size)
+    # Where each answer is (see _answers); an attribute named with two classes is taken from the first.
     positions: Tuple[Dict[str, int], Dict[str, int]] = ({}, {})
+    at = 0
     for name, attributes in asked:
-        positions[0][name] = len(positions[0]) + len(positions[1])
-        for attribute in attributes:
-            positions[1][attribute] = len(positions[0]) + len(positions[1])
+        positions[0].setdefault(name, at)
+        for at, attribute in enumerate(attributes, at + 1):
+            positions[1].setdefault(attribute, at)
+        at += 1
 
     def finish() -> StaticLdif:
         assert child is not None

@@ -21,8 +21,9 @@ from gip.staticldif import read_static_ldif, start_reading_static_ldif
 from tests.test_staticldif import entries_of, plain_files
 
 ETC = Path(__file__).resolve().parent.parent / "etc"
-QUESTIONS = (("GlueCE", ("GlueCEUniqueID", "GlueCEName", "GlueCEStateStatus")), ("GlueSubCluster", ()),
-             ("gluece", ("gluecename", "objectClass", "absent")), ("GlueCETop", ()))
+# "objectClass" twice, and classes after it: each answer must be found where it is.
+QUESTIONS = (("GlueCE", ("GlueCEUniqueID", "GlueCEName", "GlueCEStateStatus")), ("GlueSubCluster", ("objectClass",)),
+             ("gluece", ("gluecename", "objectClass", "absent")), ("GlueCETop", ()), ("GlueKey", ("GlueCEName",)))
 CLASSES = [name for name, _ in QUESTIONS]
 ATTRIBUTES = [attribute for _, attributes in QUESTIONS for attribute in attributes] + ["GlueCEImplementationName"]
 
