@@ -275,11 +275,15 @@ def test_a_file_for_the_parser_is_parsed_once_by_the_parent(tmp_path: Path, in_a
     assert len(calls.read_text().split()) == len(parent) == 2 * 2  # this run, and read_static_ldif's
 
 
-def test_small_files_are_parsed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+@pytest.mark.parametrize("why", ["small files", "one CPU"])
+def test_small_files_or_one_cpu_are_parsed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, why: str):
     def refused(work: object) -> None:
-        raise AssertionError("no child for a few kilobytes")
+        raise AssertionError(f"no child for {why}")
 
     monkeypatch.setattr(background, "in_background", refused)
+    if why == "one CPU":  # large enough, but nothing would run beside the parent
+        monkeypatch.setattr(staticldif, "BACKGROUND_BYTES", 0)
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     paths = static_files(tmp_path)
     assert described(start_reading_static_ldif(paths)()) == described(read_static_ldif(paths))
 

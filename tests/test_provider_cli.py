@@ -147,9 +147,10 @@ def test_templates_need_a_usable_site_info(site, capsys):
 def test_a_run_builds_only_its_own_subcommand_and_parses_alike(argv):
     import argparse
 
-    from gip.cli.provider import _command_word, build_parser
+    from gip.cli.program import command_word
+    from gip.cli.provider import COMMANDS, build_parser
 
-    parser = build_parser(_command_word(argv))
+    parser = build_parser(command_word(argv, COMMANDS))
     (subcommands,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
     assert list(subcommands.choices) == [argv[1] if argv[0] == "-v" else argv[0]]
     assert vars(parser.parse_args(argv)) == vars(build_parser().parse_args(argv))
@@ -157,9 +158,10 @@ def test_a_run_builds_only_its_own_subcommand_and_parses_alike(argv):
 
 @pytest.mark.parametrize("argv", [["--help"], ["wrap", "--", "cat", "-h"], ["--", "plugin"], ["bogus"], ["-v"]])
 def test_where_the_subcommand_is_not_plain_every_one_is_built(argv):
-    from gip.cli.provider import COMMANDS, _command_word
+    from gip.cli.program import command_word
+    from gip.cli.provider import COMMANDS
 
-    assert _command_word(argv) is None
+    assert command_word(argv, COMMANDS) is None
     assert set(COMMANDS) == {"plugin", "merged", "wrap", "check"}
 
 

@@ -16,7 +16,7 @@ from gip.errors import EXIT_FAILED, EXIT_OK, GipError, UsageError, exit_code_tab
 
 TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
 if TYPE_CHECKING:
-    from typing import Any, Callable, NoReturn, Optional, TextIO
+    from typing import Any, Callable, Collection, List, NoReturn, Optional, Sequence, TextIO, Tuple
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -142,6 +142,31 @@ def _open_closed_streams() -> None:
     for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
+
+
+def program_words(argv: Sequence[str], value_options: Collection[str] = ()) -> Tuple[List[str], Optional[str]]:
+    """The program's options (those before the command word, each of ``value_options`` with its
+    value) and the command word; None for the word where there is none, or where ``--`` comes first."""
+    options: List[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            break
+        if not word.startswith("-") or word == "-":
+            return options, word
+        options.append(word)
+        if word in value_options:
+            next(words, None)
+    return options, None
+
+
+def command_word(argv: Sequence[str], commands: Collection[str], value_options: Collection[str] = ()) -> Optional[str]:
+    """The command word, found as argparse will find it; None for --help or where unsure. A program
+    builds only that command's parser: building every one costs start-up time."""
+    if "-h" in argv or "--help" in argv:
+        return None
+    word = program_words(argv, value_options)[1]
+    return word if word in commands else None
 
 
 def verbosity(args: argparse.Namespace) -> int:

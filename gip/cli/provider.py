@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 
 from gip import log
-from gip.cli.program import ArgumentParser, configure_logging, exit_at_once, new_parser, run, verbosity
+from gip.cli.program import (
+    ArgumentParser, command_word, configure_logging, exit_at_once, new_parser, run, verbosity,
+)
 from gip.errors import EXIT_FAILED, EXIT_OK, ConfigError, ConfigInputError, UsageError
 from gip.report import Problem, summarize
 from gip.siteconfig import POLICY_PRODUCTION_ONLY, PRODUCTION, SiteConfig, empty_site_config
@@ -121,7 +123,7 @@ def console_main() -> None:
 
 def _main(argv: Optional[Sequence[str]], environ: Mapping[str, str], stdout: IO[str]) -> int:
     words = sys.argv[1:] if argv is None else argv
-    args = build_parser(_command_word(words)).parse_args(words)
+    args = build_parser(command_word(words, COMMANDS)).parse_args(words)
     # Not a terminal: the BDII's log, which has no timestamps of its own per line.
     configure_logging(PROG, verbosity(args), timestamps=not sys.stderr.isatty())
     options = _options(args, environ)
@@ -138,19 +140,6 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
         if only is None or name == only:
             add(commands)
     return parser
-
-
-def _command_word(argv: Sequence[str]) -> Optional[str]:
-    """The subcommand, found as argparse will find it (gip-provider's own options take no value);
-    None for --help or where unsure."""
-    if "-h" in argv or "--help" in argv:
-        return None
-    for word in argv:
-        if word == "--":
-            return None
-        if not word.startswith("-"):
-            return word if word in COMMANDS else None
-    return None
 
 
 def _plugin_parser(commands: "argparse._SubParsersAction[ArgumentParser]") -> None:

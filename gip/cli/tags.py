@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from gip import log
-from gip.cli.program import configure_logging, new_parser, run, verbosity, write_report
+from gip.cli.program import command_word, configure_logging, new_parser, program_words, run, verbosity, write_report
 from gip.errors import EXIT_OK, ConfigError, GipError, UsageError
 from gip.identity import Who
 from gip.report import Problem, shown, summarize
@@ -177,7 +177,7 @@ def _failed(document: Dict[str, Any], error: GipError, context: Optional[Context
 
 
 def _blank_document(argv: Sequence[str], who: Who) -> Dict[str, Any]:
-    options, word = _program_words(argv)
+    options, word = program_words(argv, _VALUE_OPTIONS)
     return {
         "command": word if word in COMMANDS else "", "ok": True, "exit_code": EXIT_OK, "error": None,
         "vo": None, "subcluster": None, "file": None, "dry_run": "--dry-run" in options, "changed": False,
@@ -187,20 +187,7 @@ def _blank_document(argv: Sequence[str], who: Who) -> Dict[str, Any]:
 
 def _wants_json(argv: Sequence[str]) -> bool:
     """--json among the program's options, found even when the rest does not parse."""
-    return "--json" in _program_words(argv)[0]
-
-
-def _program_words(argv: Sequence[str]) -> Tuple[List[str], Optional[str]]:
-    """The program's options (those before the command word) and the command word."""
-    options: List[str] = []
-    words = iter(argv)
-    for word in words:
-        if not word.startswith("-") or word == "-":
-            return options, word
-        options.append(word)
-        if word in _VALUE_OPTIONS:
-            next(words, None)
-    return options, None
+    return "--json" in program_words(argv, _VALUE_OPTIONS)[0]
 
 
 def _refuse_set_id() -> None:
@@ -301,21 +288,13 @@ _VALUE_OPTIONS = ("--info-dir", "--vo", "--sc", "--lock-timeout")
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     """Parses as main does; ``--validate`` takes everything after it (and after ``--``)."""
     argv, validate = _split_validate(list(argv))
-    args = build_parser(_command_word(argv)).parse_args(argv)
+    args = build_parser(command_word(argv, COMMANDS, _VALUE_OPTIONS)).parse_args(argv)
     args.validate = validate
     if validate is not None and args.command != "add":
         raise UsageError("--validate goes with add")
     if args.command in TREE_COMMANDS and (args.vo or args.sc):
         raise UsageError(f"{args.command} works on the whole tag tree: drop --vo and --sc")
     return args
-
-
-def _command_word(argv: Sequence[str]) -> Optional[str]:
-    """The command word, found as argparse will find it; None for --help or where unsure."""
-    if "-h" in argv or "--help" in argv:
-        return None
-    word = _program_words(argv)[1]
-    return word if word in COMMANDS else None
 
 
 def _split_validate(argv: List[str]) -> Tuple[List[str], Optional[List[str]]]:
