@@ -69,9 +69,12 @@ if TYPE_CHECKING:
     import jinja2
 
     from gip.model import ComputingElement, ExecutionEnvironment, Share, Site
+    from gip.rendercache import RenderCache
     from gip.staticldif import StaticEntry
 
     _Item = TypeVar("_Item")
+    # Publisher._recorded(): the render's bytes pieces, what goes between them, the Problems' fields.
+    _Record = Tuple[List[bytes], List[Tuple[Any, ...]], List[Tuple[Any, ...]]]
 
 GLUE1_BASE = "mds-vo-name=resource,o=grid"
 
@@ -83,6 +86,8 @@ APPLICATION_TEMPLATE = "glue2-appenv.ldif.j2"
 CE_TEMPLATE = "glue1-ce.ldif.j2"
 VOVIEW_TEMPLATE = "glue1-voview.ldif.j2"
 SHARE_TEMPLATE = "glue2-share.ldif.j2"
+# What APPLICATION_TEMPLATE reads of its ExecutionEnvironment: the key of its kept pieces holds each.
+APPLICATION_READS = ("application_dn", "application_id", "manager.id", "manager.dn", "node.id")
 # The templates each output renders, per GLUE version; gip's writer does the rest.
 TEMPLATES: Dict[Tuple[str, str], Tuple[str, ...]] = {
     (MODE_PLUGIN, "1"): (),
@@ -151,11 +156,17 @@ class Publisher:
     Make one per run.
     """
 
-    def __init__(self, dirs: Sequence[Path]) -> None:
+    def __init__(self, dirs: Sequence[Path], cache: Optional[RenderCache] = None) -> None:
         self.problems: List[Problem] = []
         self._dirs = list(dirs)
+        # Renders kept between runs (gip.rendercache): used for gip's own templates only.
+        self._cache = cache
+        # While the entries rendered from site-info.def are recorded for the cache: the index of
+        # each SubCluster's tags and each ExecutionEnvironment by id(); what those print is described.
+        self._recording: Optional[Dict[int, Tuple[str, int]]] = None
+        self._unrecorded = False
         self._env: Optional["jinja2.Environment"] = None
-        self._deferred: List[Sequence[bytes]] = []
+        self._deferred: List[Any] = []  # a Sequence[bytes] each; a _Described while recording
         self._origin = ""
         self._dropped = False
         # Rendered TagList parts by (attribute, id): the part is kept too, so its id stays its own.
@@ -210,9 +221,100 @@ class Publisher:
             text = "".join(write(site, version) for version in versions)
             text = _without_dropped(text) if _DROP in text else text
         else:
-            names = templates_for(mode, glue)
-            text = "".join(self.render(name, site.config.path, site=site, cfg=site.config.values) for name in names)
+            return self._rendered_from_site_info(site, mode, glue)
         return self._resolved(text)
+
+    # Entries rendered from site-info.def, kept between runs
+
+    def _rendered_from_site_info(self, site: Site, mode: str, glue: str) -> List[bytes]:
+        """The templates of ``merged --base templates`` rendered, as render_site_parts gives them.
+
+        With a cache and gip's own templates only, the render is kept with
+        each SubCluster's tags and each ExecutionEnvironment's
+        ApplicationEnvironments described, not printed (gip's templates print
+        those only through the ``lines`` and ``application_environments``
+        filters); the next run with the same site-info.def and templates
+        reads it back and prints what it describes from its own tags.
+        """
+        names = templates_for(mode, glue)
+        if self._cache is None or self._dirs != [builtin_template_dir()]:
+            return self._resolved(self._rendered(site, names))
+        from gip.rendercache import code_identity, folder_texts
+
+        key = repr((code_identity(), folder_texts(self._dirs[0]), mode, glue, site.config))
+        slot = f"entries {mode} {glue} {site.config.path}"
+        kept = self._cache.get(slot, key)
+        if not _usable_record(kept, site):
+            kept = self._recorded(site, names)
+            if kept is None:
+                return self._resolved(self._rendered(site, names))
+            self._cache.put(slot, key, kept)
+        return self._from_record(site, kept)  # type: ignore[arg-type]
+
+    def _rendered(self, site: Site, names: Sequence[str]) -> str:
+        return "".join(self.render(name, site.config.path, site=site, cfg=site.config.values) for name in names)
+
+    def _recorded(self, site: Site, names: Sequence[str]) -> Optional[_Record]:
+        """The render with what depends on the tags described: (bytes pieces, descriptions, problems);
+        None where something the templates printed could not be described (nothing is left of it)."""
+        before = len(self.problems)
+        self._recording = {id(sc.tags): ("tags", index) for index, sc in enumerate(site.subclusters)}
+        for index, env in enumerate(site.glue2.environments if site.glue2 is not None else ()):
+            self._recording[id(env)] = ("applications", index)
+        self._unrecorded = False
+        try:
+            text = self._rendered(site, names)
+        finally:
+            self._recording = None
+        problems = [tuple(problem) for problem in self.problems[before:]]
+        del self.problems[before:]
+        deferred, self._deferred = self._deferred, []
+        self._parts.clear()
+        if self._unrecorded:
+            return None
+        pieces: List[bytes] = []
+        described: List[Tuple[Any, ...]] = []
+        current: List[bytes] = []
+        for index, piece in enumerate(_DEFERRED_MARK.split(text)):
+            if index % 2 == 0:
+                current.append(piece.encode("utf-8"))
+                continue
+            data = deferred[int(piece)]
+            if isinstance(data, _Described):
+                pieces.append(b"".join(current))
+                current = []
+                described.append(data.what)
+            else:
+                current += data
+        pieces.append(b"".join(current))
+        return pieces, described, problems
+
+    def _from_record(self, site: Site, record: _Record) -> List[bytes]:
+        """The parts of a recorded render, what it describes printed from ``site``."""
+        pieces, described, problems = record
+        self.problems.extend(Problem(*problem) for problem in problems)
+        parts = [pieces[0]]
+        for what, piece in zip(described, pieces[1:]):
+            if what[0] == "tags":
+                text = self.lines(site.subclusters[what[1]].tags, what[2], what[3])
+            else:
+                text = self.application_environments(site.glue2.environments[what[1]])  # type: ignore[union-attr]
+            parts += self._resolved(text, clear=False)
+            parts.append(piece)
+        self._deferred.clear()
+        self._parts.clear()
+        return [part for part in parts if part]
+
+    def _described(self, values: object, what: Tuple[Any, ...]) -> Optional[str]:
+        """While recording: the mark that stands for what ``values`` prints; None where it is not known."""
+        if self._recording is None:
+            return None
+        known = self._recording.get(id(values))
+        if known is None or known[0] != what[0] or not all(item is None or type(item) is str for item in what[1:]):
+            self._unrecorded = True
+            return None
+        self._deferred.append(_Described((known[0], known[1], *what[1:])))
+        return f"{_DEFERRED}{len(self._deferred) - 1}{_DEFERRED}"
 
     # gip's writer
 
@@ -403,6 +505,10 @@ class Publisher:
 
         Deferred (see render_site_parts): the text holds a mark in their place.
         """
+        if self._recording is not None:
+            mark = self._described(env, ("applications",))
+            if mark is not None:
+                return mark
         values = env.values
         if not values:
             return ""
@@ -410,13 +516,14 @@ class Publisher:
 
     def _applications(self, env: ExecutionEnvironment, values: Sequence[str]) -> List[bytes]:
         """The entries as UTF-8 parts to print one after the other."""
-        template = self.env.get_template(APPLICATION_TEMPLATE)
-        pieces = self._pieces(template, env)
+        pieces = self._application_pieces(env)
         if pieces is None:
+            template = self.env.get_template(APPLICATION_TEMPLATE)
             return ["".join(self._render_nested(template, value=value, env=env) for value in values).encode("utf-8")]
         safe = safe_values(values)
         if safe is not None:
             return joined_entries(pieces, safe)
+        template = self.env.get_template(APPLICATION_TEMPLATE)
         parts: List[bytes] = []
         # Runs of values the rule passes are joined a run at a time; each other value is rendered.
         for passes, run in itertools.groupby(values, lambda value: _SAFE_VALUE.fullmatch(value) is not None):
@@ -426,6 +533,42 @@ class Publisher:
                 parts.append("".join(self._render_nested(template, value=value, env=env)
                                      for value in run).encode("utf-8"))
         return parts
+
+    def _application_pieces(self, env: ExecutionEnvironment) -> Optional[List[str]]:
+        """_pieces() of the ApplicationEnvironment template for ``env``; with a cache, kept between runs.
+
+        The key holds what gip's own template reads of ``env``
+        (APPLICATION_READS); a test holds the template to that.
+        """
+        builtin = builtin_template_dir()
+        if self._cache is None or not self._found_in(APPLICATION_TEMPLATE, builtin):
+            return self._pieces(self.env.get_template(APPLICATION_TEMPLATE), env)
+        from gip.rendercache import code_identity
+
+        try:
+            text = (builtin / APPLICATION_TEMPLATE).read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return self._pieces(self.env.get_template(APPLICATION_TEMPLATE), env)
+        read = tuple((env.application_dn(marker), env.application_id(marker)) for marker in _MARKERS)
+        key = repr((code_identity(), text, self._origin, read, env.manager.id, env.manager.dn, env.node.id))
+        slot = f"applications {self._origin} {env.node.id}"
+        kept: Any = self._cache.get(slot, key)
+        if _usable_pieces(kept):
+            self.problems.extend(Problem(*problem) for problem in kept[1])
+            return kept[0]  # type: ignore[no-any-return]
+        before = len(self.problems)
+        pieces = self._pieces(self.env.get_template(APPLICATION_TEMPLATE), env)
+        self._cache.put(slot, key, (pieces, [tuple(problem) for problem in self.problems[before:]]))
+        return pieces
+
+    def _found_in(self, name: str, folder: Path) -> bool:
+        """True where template ``name`` is looked up and found in ``folder`` (no folder before it has one)."""
+        for searched in self._dirs:
+            if searched == folder:
+                return (folder / name).is_file()
+            if (searched / name).is_file():
+                return False
+        return False
 
     def ce_entries(self, ces: Sequence[ComputingElement], site: Site, cfg: Any) -> str:
         """Each GlueCE (glue1-ce.ldif.j2) followed by its GlueVOViews (glue1-voview.ldif.j2), stamped.
@@ -563,6 +706,10 @@ class Publisher:
         return self.lines([str(value)], attribute, origin)
 
     def lines(self, values: Optional[Iterable[str]], attribute: str, origin: object = None) -> str:
+        if self._recording is not None and id(values) in self._recording:
+            mark = self._described(values, ("tags", attribute, origin))
+            if mark is not None:
+                return mark
         if values is None:
             return ""
         parts = getattr(values, "parts", None)
@@ -762,6 +909,60 @@ def _safe_values(values: Sequence[str]) -> Optional[List[bytes]]:
 def prefixed(values: Iterable[object], prefix: str) -> List[str]:
     """Each value as a string, after ``prefix`` (as the template's ``prefix ~ value``)."""
     return [prefix + str(value) for value in values]
+
+
+class _Described:
+    """In place of deferred data while recording (Publisher._recorded): what prints there, from the site."""
+
+    def __init__(self, what: Tuple[Any, ...]) -> None:
+        self.what = what
+
+
+def _usable_record(record: object, site: Site) -> bool:
+    """True for a record of Publisher._recorded() whose descriptions name parts that ``site`` has."""
+    if type(record) is not tuple or len(record) != 3:
+        return False
+    pieces, described, problems = record
+    if type(pieces) is not list or type(described) is not list or len(pieces) != len(described) + 1:
+        return False
+    if not all(type(piece) is bytes for piece in pieces) or not _problem_tuples(problems):
+        return False
+    environments = len(site.glue2.environments) if site.glue2 is not None else 0
+    for what in described:
+        if type(what) is not tuple or len(what) < 2 or type(what[1]) is not int:
+            return False
+        if what[0] == "tags" and len(what) == 4 and 0 <= what[1] < len(site.subclusters):
+            if type(what[2]) is str and (what[3] is None or type(what[3]) is str):
+                continue
+        elif what[0] == "applications" and len(what) == 2 and 0 <= what[1] < environments:
+            continue
+        return False
+    return True
+
+
+def _usable_pieces(record: object) -> bool:
+    """True for a kept (pieces or None, problems) of Publisher._application_pieces()."""
+    if type(record) is not tuple or len(record) != 2:
+        return False
+    pieces, problems = record
+    if pieces is not None and (type(pieces) is not list or not all(type(piece) is str for piece in pieces)):
+        return False
+    return _problem_tuples(problems)
+
+
+def _problem_tuples(problems: object) -> bool:
+    """True for a list of Problem fields as kept: (path, line or None, reason, subject)."""
+    if type(problems) is not list:
+        return False
+    for problem in problems:
+        if type(problem) is not tuple or len(problem) != 4:
+            return False
+        path, line, reason, subject = problem
+        if type(path) is not str or not (line is None or type(line) is int):
+            return False
+        if type(reason) is not str or type(subject) is not str:
+            return False
+    return True
 
 
 def joined_entries(pieces: Sequence[str], values: Sequence[bytes]) -> List[bytes]:

@@ -7,6 +7,7 @@ loaded only by the tests that use them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, List, Mapping, Optional
 
@@ -19,6 +20,20 @@ if TYPE_CHECKING:
     from tests.support.slapd import GlueSlapd
 
 INTEGRATION_FIXTURES = frozenset({"glue_slapd", "bdii"})
+
+
+@pytest.fixture(autouse=True, scope="session")
+def gip_cache_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """gip-provider, in-process or not, keeps its renders in the session's own folder (gip.rendercache)."""
+    from gip.rendercache import CACHE_VARIABLE
+
+    saved = os.environ.get(CACHE_VARIABLE)
+    os.environ[CACHE_VARIABLE] = str(tmp_path_factory.mktemp("gip-cache"))
+    yield
+    if saved is None:
+        del os.environ[CACHE_VARIABLE]
+    else:
+        os.environ[CACHE_VARIABLE] = saved
 
 
 @pytest.fixture(autouse=True)

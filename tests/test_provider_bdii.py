@@ -216,6 +216,26 @@ def test_provider_wrapper_from_templates_in_a_real_bdii(bdii: Callable[..., obje
     assert key(EL9_SC) not in entries
 
 
+def test_a_kept_render_publishes_the_tags_of_each_cycle_in_a_real_bdii(bdii: Callable[..., Any], site: Path,
+                                                                        tmp_path: Path):
+    """From templates the render is kept between cycles (gip.rendercache), never the tags."""
+    cache = tmp_path / "render-cache"
+    server = bdii(env=wrapper_env(site, GIP_BASE="templates", GIP_CACHE_DIR=str(cache)))
+    server.add_provider("gip-bdii-provider", (ETC / "bdii" / "gip-bdii-provider").read_text())
+    server.start()
+    server.wait_cycles(1)
+    assert_example_published(by_key(server.search()), el9=False)
+    (kept,) = cache.glob("*.record")
+    made = kept.stat()
+    remove_tag(site, "VO-atlas-production-17.2.2")
+    server.wait_cycles(1)
+    entries = by_key(server.search())
+    assert entries[key(MAIN_SC)][RTE] == [tag for tag in STATIC_RTE + GLOBAL_TAGS if tag != "VO-atlas-production-17.2.2"]
+    # Read back, not made again: a new record would be a new file, renamed into place.
+    assert list(cache.glob("*.record")) == [kept]
+    assert (kept.stat().st_ino, kept.stat().st_mtime_ns) == (made.st_ino, made.st_mtime_ns)
+
+
 def test_a_typo_in_ce_state_does_not_take_the_site_out_of_a_real_bdii(bdii: Callable[..., object], site: Path):
     """From templates every entry comes from site-info.def: an unusable CE_STATE costs the state, not the site."""
     server, before = templates_provider_in_a_bdii(bdii, site)

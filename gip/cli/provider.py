@@ -22,6 +22,7 @@ from gip.cli.program import (
     ArgumentParser, command_word, configure_logging, exit_at_once, new_parser, run, verbosity,
 )
 from gip.errors import EXIT_FAILED, EXIT_OK, ConfigError, ConfigInputError, UsageError
+from gip.rendercache import RenderCache
 from gip.report import Problem, summarize
 from gip.siteconfig import POLICY_PRODUCTION_ONLY, PRODUCTION, SiteConfig, empty_site_config
 from gip.tagfile import read_tag_file
@@ -69,7 +70,9 @@ parents, so give their files with --static-ldif too.
 
 Environment: GIP_SITE_INFO (site-info.def), GIP_STATIC_LDIF (static LDIF files,
 colon-separated), EDG_LOCATION_VAR (tags in $EDG_LOCATION_VAR/info),
-GIP_TEMPLATES (a folder of site templates, looked up before gip's own).
+GIP_TEMPLATES (a folder of site templates, looked up before gip's own),
+GIP_CACHE_DIR (where renders of gip's own templates are kept between runs;
+default gip-<uid> in $TMPDIR or /tmp; empty: none kept).
 """
 
 
@@ -78,7 +81,7 @@ class Options:
 
     def __init__(self, site_info: Path, static_ldif: Tuple[str, ...], info_dir: Path, templates: Optional[Path],
                  every_case: bool, glue: str = "1", base: str = "static",
-                 bdii_ldif_dir: Path = Path(BDII_LDIF_DIR)) -> None:
+                 bdii_ldif_dir: Path = Path(BDII_LDIF_DIR), cache: Optional[RenderCache] = None) -> None:
         self.site_info = site_info
         self.static_ldif = static_ldif
         self.info_dir = info_dir
@@ -87,6 +90,7 @@ class Options:
         self.glue = glue
         self.base = base
         self.bdii_ldif_dir = bdii_ldif_dir
+        self.cache = cache
 
 
 class Inputs:
@@ -229,6 +233,7 @@ def _options(args: argparse.Namespace, environ: Mapping[str, str]) -> Options:
         glue=getattr(args, "glue", "1"),
         base=getattr(args, "base", "static"),
         bdii_ldif_dir=args.bdii_ldif_dir,
+        cache=RenderCache.from_environ(environ),
     )
 
 
@@ -404,7 +409,7 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace, Options, IO[str]], int]] = {
 def _render(site: Site, mode: str, options: Options, problems: List[Problem]) -> List[bytes]:
     from gip.publish import Publisher, template_dirs
 
-    publisher = Publisher(template_dirs(options.templates, problems))
+    publisher = Publisher(template_dirs(options.templates, problems), options.cache)
     parts = publisher.render_site_parts(site, mode, options.glue)
     problems.extend(publisher.problems)
     return parts
