@@ -64,7 +64,7 @@ from gip.tags import ValidTags
 
 TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
+    from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
     import jinja2
 
@@ -73,6 +73,8 @@ if TYPE_CHECKING:
     from gip.staticldif import StaticEntry
 
     _Item = TypeVar("_Item")
+    # What render_site_parts() gives: bytes, or entries made as they are printed.
+    Part = Union[bytes, "JoinedEntries"]
     # Publisher._recorded(): the render's bytes pieces, what goes between them, the Problems' fields.
     _Record = Tuple[List[bytes], List[Tuple[Any, ...]], List[Tuple[Any, ...]]]
 
@@ -172,6 +174,8 @@ class Publisher:
         # Rendered TagList parts by (attribute, id): the part is kept too, so its id stays its own.
         self._parts: Dict[Tuple[str, int], Tuple[List[str], str]] = {}
         self._single_lines: Dict[Tuple[str, str], str] = {}
+        # The bytes of each TagList part whose values are printed in ApplicationEnvironments (safe_values).
+        self._safe_parts: Dict[int, Tuple[object, List[bytes]]] = {}
 
     @property
     def env(self) -> "jinja2.Environment":
@@ -205,9 +209,9 @@ class Publisher:
 
     def render_site(self, site: Site, mode: str, glue: str) -> str:
         """The LDIF of one output: every template it needs, in order."""
-        return b"".join(self.render_site_parts(site, mode, glue)).decode("utf-8")
+        return b"".join(parts_bytes(self.render_site_parts(site, mode, glue))).decode("utf-8")
 
-    def render_site_parts(self, site: Site, mode: str, glue: str) -> List[bytes]:
+    def render_site_parts(self, site: Site, mode: str, glue: str) -> List[Part]:
         """render_site() as the UTF-8 parts to write one after the other.
 
         The ApplicationEnvironments of a large site are hundreds of megabytes:
@@ -226,7 +230,7 @@ class Publisher:
 
     # Entries rendered from site-info.def, kept between runs
 
-    def _rendered_from_site_info(self, site: Site, mode: str, glue: str) -> List[bytes]:
+    def _rendered_from_site_info(self, site: Site, mode: str, glue: str) -> List[Part]:
         """The templates of ``merged --base templates`` rendered, as render_site_parts gives them.
 
         With a cache and gip's own templates only, the render is kept with
@@ -289,11 +293,11 @@ class Publisher:
         pieces.append(b"".join(current))
         return pieces, described, problems
 
-    def _from_record(self, site: Site, record: _Record) -> List[bytes]:
+    def _from_record(self, site: Site, record: _Record) -> List[Part]:
         """The parts of a recorded render, what it describes printed from ``site``."""
         pieces, described, problems = record
         self.problems.extend(Problem(*problem) for problem in problems)
-        parts = [pieces[0]]
+        parts: List[Part] = [pieces[0]]
         for what, piece in zip(described, pieces[1:]):
             if what[0] == "tags":
                 text = self.lines(site.subclusters[what[1]].tags, what[2], what[3])
@@ -343,7 +347,8 @@ class Publisher:
         self._origin = site.config.path
         versions = ("1", "2") if glue == "both" else (glue,)
         blocks = [block for version in versions for block in self._plugin_blocks(site, version)]
-        resolved = [(dn, self._resolved(text, clear=False)) for dn, text in blocks if _DROP not in text]
+        # A block holds lines only, never entries made as they are printed.
+        resolved = [(dn, _bytes_only(self._resolved(text, clear=False))) for dn, text in blocks if _DROP not in text]
         self._deferred.clear()
         self._parts.clear()
         return resolved
@@ -401,16 +406,16 @@ class Publisher:
             pieces += [self.application_environments(env) for env in site.glue2.environments]
         return "".join(pieces)
 
-    def _defer(self, *data: bytes) -> str:
+    def _defer(self, *data: Part) -> str:
         """Keeps ``data`` (parts to print one after the other) aside; the returned mark stands for it in the text."""
         self._deferred.append(data)
         return f"{_DEFERRED}{len(self._deferred) - 1}{_DEFERRED}"
 
-    def _resolved(self, text: str, clear: bool = True) -> List[bytes]:
+    def _resolved(self, text: str, clear: bool = True) -> List[Part]:
         """The text cut at its marks, the deferred data in their places; ``clear`` forgets the data."""
         # split() with a group: the text, then each mark's number and the text after it.
         pieces = _DEFERRED_MARK.split(text)
-        parts: List[bytes] = []
+        parts: List[Part] = []
         for index, piece in enumerate(pieces):
             if index % 2:
                 parts += self._deferred[int(piece)]
@@ -419,6 +424,7 @@ class Publisher:
         if clear:
             self._deferred.clear()
             self._parts.clear()
+            self._safe_parts.clear()
         return [part for part in parts if part]
 
     def render(self, name: str, origin: str, **variables: Any) -> str:
@@ -514,17 +520,17 @@ class Publisher:
             return ""
         return self._defer(*self._applications(env, values))
 
-    def _applications(self, env: ExecutionEnvironment, values: Sequence[str]) -> List[bytes]:
+    def _applications(self, env: ExecutionEnvironment, values: Sequence[str]) -> List[Part]:
         """The entries as UTF-8 parts to print one after the other."""
         pieces = self._application_pieces(env)
         if pieces is None:
             template = self.env.get_template(APPLICATION_TEMPLATE)
             return ["".join(self._render_nested(template, value=value, env=env) for value in values).encode("utf-8")]
-        safe = safe_values(values)
+        safe = safe_values(values, self._safe_parts)
         if safe is not None:
-            return joined_entries(pieces, safe)
+            return [JoinedEntries(pieces, safe)]
         template = self.env.get_template(APPLICATION_TEMPLATE)
-        parts: List[bytes] = []
+        parts: List[Part] = []
         # Runs of values the rule passes are joined a run at a time; each other value is rendered.
         for passes, run in itertools.groupby(values, lambda value: _SAFE_VALUE.fullmatch(value) is not None):
             if passes:
@@ -869,24 +875,33 @@ def rdn(value: str) -> str:
     return text
 
 
-def safe_values(values: Sequence[str]) -> Optional[List[bytes]]:
+def safe_values(values: Sequence[str], known: Optional[Dict[int, Tuple[object, List[bytes]]]] = None
+                ) -> Optional[List[bytes]]:
     """The values as ASCII bytes where every one passes the rule of _SAFE_VALUE; else None.
 
     Checked with a few operations over all of them at once: a SubCluster may
     hold 100,000 values. The parts of a TagList that are ValidTags are not
     looked at: a valid tag (``VO-<vo>-<rest>``, tag characters only) passes the rule.
+    ``known`` keeps each part's bytes by id(), for the next list that holds
+    the part: every SubCluster holds the global tags.
     """
     parts = getattr(values, "parts", None)
     if parts is None:
         return _safe_values(values)
     safe: List[bytes] = []
     for part in parts:
-        if isinstance(part, ValidTags):
-            safe += "\n".join(part).encode("ascii").split(b"\n") if part else []
+        done = known.get(id(part)) if known is not None else None
+        if done is not None and done[0] is part:
+            safe += done[1]
             continue
-        checked = _safe_values(part)
+        if isinstance(part, ValidTags):
+            checked: Optional[List[bytes]] = "\n".join(part).encode("ascii").split(b"\n") if part else []
+        else:
+            checked = _safe_values(part)
         if checked is None:
             return None
+        if known is not None:
+            known[id(part)] = (part, checked)
         safe += checked
     return safe
 
@@ -967,7 +982,52 @@ def _problem_tuples(problems: object) -> bool:
 
 def joined_entries(pieces: Sequence[str], values: Sequence[bytes]) -> List[bytes]:
     """One entry per value, ``pieces`` joined with the value between each two, as UTF-8 parts
-    to print one after the other.
+    to print one after the other (JoinedEntries makes them as they are printed)."""
+    return list(_joined_chunks(pieces, values))
+
+
+class JoinedEntries:
+    """joined_entries() of ``pieces`` and ``values``, made as it is printed: iterating gives the
+    chunks, each made when the one before has been written (see parts_bytes).
+
+    The ApplicationEnvironments of a large site are 300 MB: made a chunk at
+    a time, they never exist at once, and each chunk reuses the memory of the
+    last. Their values have passed the rule already; making a chunk is a
+    %-format of bytes, which cannot fail on them.
+    """
+
+    __slots__ = ("pieces", "values")
+
+    def __init__(self, pieces: Sequence[str], values: Sequence[bytes]) -> None:
+        self.pieces = pieces
+        self.values = values
+
+    def __iter__(self) -> Iterator[bytes]:
+        return _joined_chunks(self.pieces, self.values)
+
+    def __bool__(self) -> bool:
+        """False where it prints nothing, as an empty part."""
+        return bool(self.values) and (len(self.pieces) > 1 or bool(self.pieces[0]))
+
+
+def _bytes_only(parts: List[Part]) -> List[bytes]:
+    """``parts``, which must all be bytes."""
+    if not all(isinstance(part, bytes) for part in parts):
+        raise TypeError("entries made as they are printed, where bytes were expected")
+    return parts  # type: ignore[return-value]
+
+
+def parts_bytes(parts: Iterable[Part]) -> Iterator[bytes]:
+    """The bytes of render_site_parts()' parts, one chunk at a time."""
+    for part in parts:
+        if isinstance(part, bytes):
+            yield part
+        else:
+            yield from part
+
+
+def _joined_chunks(pieces: Sequence[str], values: Sequence[bytes]) -> Iterator[bytes]:
+    """joined_entries() one chunk at a time.
 
     A chunk of entries is one %-format of the entry's form repeated: no
     string per entry, and no copy of the whole, which may be 300 MB.
@@ -975,19 +1035,17 @@ def joined_entries(pieces: Sequence[str], values: Sequence[bytes]) -> List[bytes
     form = b"%s".join(piece.encode("utf-8").replace(b"%", b"%%") for piece in pieces)
     count = len(pieces) - 1
     if not values or (count == 0 and not form):
-        return []
+        return
     arguments: List[bytes] = [b""] * (count * len(values))
     for index in range(count):
         arguments[index::count] = values
     size = len(form) + count * (sum(map(len, values)) // len(values))
     per_chunk = max(1, _CHUNK_BYTES // max(1, size))
     chunk_form = form * per_chunk
-    chunks = []
     for start in range(0, len(values), per_chunk):
         entries = min(per_chunk, len(values) - start)
         chunk = tuple(arguments[start * count:(start + entries) * count])
-        chunks.append((chunk_form if entries == per_chunk else form * entries) % chunk)
-    return chunks
+        yield (chunk_form if entries == per_chunk else form * entries) % chunk
 
 
 def _builtin(template: "jinja2.Template") -> bool:

@@ -37,6 +37,7 @@ from gip.publish import (
     Publisher,
     builtin_template_dir,
     joined_entries,
+    parts_bytes,
     rdn,
     template_dirs,
 )
@@ -365,7 +366,7 @@ def per_entry_publisher(tmp_path: Path) -> Publisher:
 
 def render_applications(publisher: Publisher, site) -> str:
     return "".join(b.decode() for env in site.glue2.environments
-                   for b in publisher._resolved(publisher.application_environments(env)))
+                   for b in parts_bytes(publisher._resolved(publisher.application_environments(env))))
 
 
 _held = st.lists(st.sampled_from(["GLITE-3_2_0", "a,b", ":colon", "#hash", "x=y+z", "semi;colon", "back\\slash",

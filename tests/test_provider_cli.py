@@ -14,6 +14,7 @@ import pytest
 from gip.cli import provider
 from gip.cli.provider import DEFAULT_STATIC_LDIF, main, static_ldif_paths
 from gip.errors import EXIT_CODES
+from gip.publish import JoinedEntries, parts_bytes
 from gip.report import shown
 from tests.support.integration import pid_alive
 from tests.support.ldifmap import EntryMap, ldif_map, modify_map
@@ -507,9 +508,11 @@ class Recorder(io.TextIOWrapper):
         super().__init__(Buffer(), encoding="ascii", write_through=True)
 
 
-@pytest.mark.parametrize("command", ["plugin", "merged", "check"])
+@pytest.mark.parametrize("command", [["plugin"], ["merged"], ["check"], ["merged", "--base", "templates", "--glue", "2"]])
 def test_everything_goes_out_at_once_at_the_end(site, monkeypatch, command):
     add_bad_tags(site, 2)
+    if "templates" in command:
+        shutil.copy(ETC / "site-info.def", site / "site-info.def")  # every key the templates need
     stdout = Recorder()
     monkeypatch.setattr(sys, "stdout", stdout)
     emit = provider._emit
@@ -524,10 +527,16 @@ def test_everything_goes_out_at_once_at_the_end(site, monkeypatch, command):
             stdout.emitting = False
 
     monkeypatch.setattr(provider, "_emit", recorded_emit)
-    main(args(site, command))
-    # One emit, after every decision; a part per write (large parts are not copied together).
+    main(args(site, *command))
+    # One emit, after every decision; a part per write (large parts are not copied together), the
+    # ApplicationEnvironments made a chunk at a time as they are written.
     assert len(calls) == 1 and stdout.early_writes == 0
-    assert b"".join(stdout.raw_writes) == b"".join(calls[0]) and b"".join(calls[0]).count(b"\n") > 3
+    printed = b"".join(parts_bytes(calls[0]))
+    assert b"".join(stdout.raw_writes) == printed and printed.count(b"\n") > 3
+    if "--glue" in command:
+        assert any(isinstance(part, JoinedEntries) for part in calls[0])
+        names = re.findall(rb"^GLUE2ApplicationEnvironmentAppName: (.*)$", printed, re.MULTILINE)
+        assert {b"VO-atlas-a", b"VO-atlas-b", b"VO-cms-x"} <= set(names)
 
 
 def test_log_lines_carry_a_timestamp_when_stderr_is_not_a_terminal(site, capsys):

@@ -15,7 +15,16 @@ from hypothesis import strategies as st
 
 from gip import publish
 from gip.model import BASE_TEMPLATES, TagList, build_site
-from gip.publish import _SAFE_VALUE, Publisher, builtin_template_dir, joined_entries, prefixed, safe_values
+from gip.publish import (
+    _SAFE_VALUE,
+    JoinedEntries,
+    Publisher,
+    builtin_template_dir,
+    joined_entries,
+    parts_bytes,
+    prefixed,
+    safe_values,
+)
 from gip.siteconfig import load_site_config
 from gip.tags import TagRule, ValidTags
 
@@ -81,6 +90,26 @@ def test_a_large_list_is_cut_into_chunks_of_about_the_chunk_size():
     assert 1 < len(parts) < 100
     assert max(map(len, parts)) <= 2 * publish._CHUNK_BYTES
     assert b"".join(parts) == b"".join(b"dn: x=" + v + b",o=y\nname: " + v + b"\n\n" for v in values)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_pieces, _tag_values)
+def test_entries_made_as_they_are_printed_are_the_joined_entries(pieces, values):
+    data = [value.encode("ascii") for value in values]
+    made = JoinedEntries(pieces, data)
+    assert list(made) == joined_entries(pieces, data)
+    assert list(made) == list(made)  # each printing makes them anew
+    assert bool(made) == any(joined_entries(pieces, data))
+    assert b"".join(parts_bytes([b"head\n", made, b"tail\n"])) == b"head\n" + b"".join(list(made)) + b"tail\n"
+
+
+def test_entries_made_as_they_are_printed_are_made_a_chunk_at_a_time():
+    values: List[bytes] = [f"VO-atlas-{n}".encode("ascii") for n in range(100_000)]
+    chunks = iter(JoinedEntries(["dn: x=", ",o=y\nname: ", "\n\n"], values))
+    first = next(chunks)
+    assert first.startswith(b"dn: x=VO-atlas-0,o=y\nname: VO-atlas-0\n\n")
+    assert len(first) <= 2 * publish._CHUNK_BYTES
+    assert len(first) + sum(map(len, chunks)) == sum(2 * len(v) + 19 for v in values)
 
 
 # -- lines(): a list checked at once prints what a line per value prints -------------------------

@@ -24,6 +24,7 @@ from gip.publish import (
     MODE_MERGED_TEMPLATES,
     Publisher,
     builtin_template_dir,
+    parts_bytes,
     template_dirs,
 )
 from gip.rendercache import CACHE_VARIABLE, RenderCache
@@ -60,7 +61,7 @@ def rendered(site: Path, glue: str, base: str = "templates", cache: Optional[Ren
     built, problems, _ = build(options, base, bdii_reads_static=False)
     publisher = Publisher(template_dirs(templates, problems), cache)
     mode = MODE_MERGED_TEMPLATES if base == "templates" else MODE_MERGED_STATIC
-    data = b"".join(publisher.render_site_parts(built, mode, glue))
+    data = b"".join(parts_bytes(publisher.render_site_parts(built, mode, glue)))
     return data, [str(problem) for problem in publisher.problems], publisher
 
 

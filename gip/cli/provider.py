@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from typing import IO, AbstractSet, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
     from gip.model import Share, Site, TagInput
+    from gip.publish import Part
     from gip.staticldif import StaticEntry, StaticLdif
     from gip.wrap import Override, StartedPlugin
 
@@ -406,7 +407,7 @@ COMMANDS: Dict[str, Callable[[argparse.Namespace, Options, IO[str]], int]] = {
 }
 
 
-def _render(site: Site, mode: str, options: Options, problems: List[Problem]) -> List[bytes]:
+def _render(site: Site, mode: str, options: Options, problems: List[Problem]) -> List[Part]:
     from gip.publish import Publisher, template_dirs
 
     publisher = Publisher(template_dirs(options.templates, problems), options.cache)
@@ -542,7 +543,7 @@ def _joined_blocks(text: str, blocks: List[List[bytes]]) -> List[bytes]:
 # -- output and the report --------------------------------------------------------
 
 
-def _finish(stdout: IO[str], parts: List[bytes], problems: List[Problem], config_error: Optional[str],
+def _finish(stdout: IO[str], parts: Sequence[Part], problems: List[Problem], config_error: Optional[str],
             options: Options) -> int:
     """Writes the output in one go, then the bounded report; the exit code says whether anything was skipped."""
     _emit(stdout, *parts)
@@ -559,19 +560,26 @@ def _finish(stdout: IO[str], parts: List[bytes], problems: List[Problem], config
     return EXIT_FAILED if problems or config_error is not None else EXIT_OK
 
 
-def _emit(stdout: IO[str], *parts: bytes) -> None:
+def _emit(stdout: IO[str], *parts: Part) -> None:
     """Everything at the end, in one go: the BDII keeps nothing of a run it kills, so nothing goes out early.
 
     One write per part: an output of several hundred megabytes (GLUE 2
-    ApplicationEnvironments) is not copied into one more buffer first.
+    ApplicationEnvironments) is not copied into one more buffer first. Those
+    entries are made here, a chunk at a time (gip.publish.JoinedEntries):
+    everything they hold was decided and checked before the first write.
     """
     buffer = getattr(stdout, "buffer", None)
     if buffer is None:
-        stdout.write(b"".join(parts).decode("utf-8", "surrogateescape"))
+        data = b"".join(chunk for part in parts for chunk in ((part,) if isinstance(part, bytes) else part))
+        stdout.write(data.decode("utf-8", "surrogateescape"))
     else:
         stdout.flush()
         for part in parts:
-            buffer.write(part)
+            if isinstance(part, bytes):
+                buffer.write(part)
+            else:
+                for chunk in part:
+                    buffer.write(chunk)
         buffer.flush()
     stdout.flush()
 
