@@ -45,7 +45,7 @@ gip.tags' rule would pass (ASCII letters, digits and ``._-``, starting with a
 letter or digit): such a value needs no RFC 4514 escape, no RFC 2849 base64,
 and cannot make ``dn:``. Each batch of values is checked against that
 character set at once, and its entries are made a megabyte at a time by one
-%-format each, as the UTF-8 parts printed; a value outside it, a render that
+%-format each, as they are printed (JoinedEntries); a value outside it, a render that
 differs, or a site's own copy of the template (which may look at the value in
 any way) gets the template rendered per entry.
 """

@@ -33,6 +33,8 @@ import stat
 import sys
 from pathlib import Path
 
+from gip import log
+
 TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
 if TYPE_CHECKING:
     from typing import Iterable, Mapping, Optional, Tuple
@@ -121,6 +123,9 @@ class RenderCache:
             else:
                 self._usable = (stat.S_ISDIR(found.st_mode) and found.st_uid == os.geteuid()
                                 and not found.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+            if not self._usable:
+                log.debug("renders are not kept: %s is not a folder of this user's that only it may write to",
+                          self.folder)
         return self._usable
 
 
