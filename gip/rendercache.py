@@ -10,13 +10,13 @@ and set into the kept text where it says.
 
 A record is found by its slot (one file per kind of record and place, so the
 folder does not grow) and used only where its key, stored beside it, equals
-the run's own and its checksum still holds. The key holds everything the kept text depends on: the
-format below, Python's version, gip's modules and Jinja2's (by name, size
-and modification time), the templates' text, and the values rendered.
-Anything else is a miss:
-a file that is missing, cut short, unreadable or of another shape. A record
-that cannot be written is not kept. Either way the run renders as it would
-without a cache: the cache can cost time, never output.
+the run's own and its checksum still holds. The key holds everything the
+kept text depends on: the format below, Python's version, gip's modules and
+Jinja2's (by name, size and modification time), the templates' text, and the
+values rendered. Anything else is a miss: a file that is missing, cut short,
+unreadable, damaged or of another shape. A record that cannot be written is
+not kept. Either way the run renders as it would without a cache: the cache
+can cost time, never output.
 
 The folder is ``$GIP_CACHE_DIR``, else ``gip-<uid>`` in ``$TMPDIR`` (else
 ``/tmp``); ``GIP_CACHE_DIR=`` (empty) turns the cache off. Since a record
