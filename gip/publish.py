@@ -176,6 +176,8 @@ class Publisher:
         self._single_lines: Dict[Tuple[str, str], str] = {}
         # The bytes of each TagList part whose values are printed in ApplicationEnvironments (safe_values).
         self._safe_parts: Dict[int, Tuple[object, List[bytes]]] = {}
+        # gip's own ApplicationEnvironment template, read once for the keys of its kept pieces.
+        self._application_text: Optional[str] = None
 
     @property
     def env(self) -> "jinja2.Environment":
@@ -551,10 +553,12 @@ class Publisher:
             return self._pieces(self.env.get_template(APPLICATION_TEMPLATE), env)
         from gip.rendercache import code_identity
 
-        try:
-            text = (builtin / APPLICATION_TEMPLATE).read_text("utf-8")
-        except (OSError, UnicodeDecodeError):
-            return self._pieces(self.env.get_template(APPLICATION_TEMPLATE), env)
+        if self._application_text is None:
+            try:
+                self._application_text = (builtin / APPLICATION_TEMPLATE).read_text("utf-8")
+            except (OSError, UnicodeDecodeError):
+                return self._pieces(self.env.get_template(APPLICATION_TEMPLATE), env)
+        text = self._application_text
         read = tuple((env.application_dn(marker), env.application_id(marker)) for marker in _MARKERS)
         key = repr((code_identity(), text, self._origin, read, env.manager.id, env.manager.dn, env.node.id))
         slot = f"applications {self._origin} {env.node.id}"

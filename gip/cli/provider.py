@@ -30,7 +30,7 @@ from gip.tagtree import default_info_dir, scan_info_dir
 
 TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
 if TYPE_CHECKING:
-    from typing import IO, AbstractSet, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+    from typing import IO, AbstractSet, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
     from gip.model import Share, Site, TagInput
     from gip.publish import Part
@@ -568,18 +568,20 @@ def _emit(stdout: IO[str], *parts: Part) -> None:
     entries are made here, a chunk at a time (gip.publish.JoinedEntries):
     everything they hold was decided and checked before the first write.
     """
+    chunks: Iterable[bytes]
+    if all(isinstance(part, bytes) for part in parts):
+        chunks = parts  # type: ignore[assignment]
+    else:
+        from gip.publish import parts_bytes  # loaded already: it made the parts that are not bytes
+
+        chunks = parts_bytes(parts)
     buffer = getattr(stdout, "buffer", None)
     if buffer is None:
-        data = b"".join(chunk for part in parts for chunk in ((part,) if isinstance(part, bytes) else part))
-        stdout.write(data.decode("utf-8", "surrogateescape"))
+        stdout.write(b"".join(chunks).decode("utf-8", "surrogateescape"))
     else:
         stdout.flush()
-        for part in parts:
-            if isinstance(part, bytes):
-                buffer.write(part)
-            else:
-                for chunk in part:
-                    buffer.write(chunk)
+        for chunk in chunks:
+            buffer.write(chunk)
         buffer.flush()
     stdout.flush()
 
