@@ -237,19 +237,29 @@ def _queue_keys(names: List[str]) -> List[str]:
 
 def _usable_groups(info: SiteInfo, keys: List[str], groups: List[Tuple[str, ...]],
                    problems: List[Problem]) -> List[Tuple[str, ...]]:
-    """Each queue's groups without those _group_problem() refuses; each of those is a Problem, queue by queue."""
+    """Each queue's groups without those _group_problem() refuses and without a second listing of one
+    (in any case: the DNs of their GlueVOViews and shares compare without case); each left out is a
+    Problem, queue by queue."""
     # Queues share a few VOs and FQANs between them: each distinct one is checked once.
     refused = {group for group in set().union(*groups) if _group_problem(group) is not None}
-    if not refused:
+    if not refused and all(len({group.lower() for group in each}) == len(each) for each in groups):
         return groups
     usable = []
     for key, queue_groups in zip(keys, groups):
+        option = f"{key}_GROUP_ENABLE"
+        kept: List[str] = []
+        seen: Set[str] = set()
         for group in queue_groups:
             if group in refused:
-                option = f"{key}_GROUP_ENABLE"
                 reason = f"{option}: {_group_problem(group)}; left out of the queue's access rules"
                 problems.append(Problem(info.path, info.where(option), reason, group))
-        usable.append(tuple(group for group in queue_groups if group not in refused))
+            elif group.lower() in seen:
+                reason = f"{option}: listed twice; the second listing is left out"
+                problems.append(Problem(info.path, info.where(option), reason, group))
+            else:
+                seen.add(group.lower())
+                kept.append(group)
+        usable.append(tuple(kept))
     return usable
 
 

@@ -170,6 +170,11 @@ def test_an_unusable_state_setting_is_ignored_and_reported_at_its_line(text, lin
          [("long", ()), ("short", ())]),
         ("QUEUES=long\n\nLONG_GROUP_ENABLE='atlas ATLAS'", 3, "LONG_GROUP_ENABLE: a VO name is lower-case", "ATLAS",
          [("long", ("atlas",))]),
+        ("QUEUES=long\nLONG_GROUP_ENABLE='atlas cms atlas'", 2,
+         "LONG_GROUP_ENABLE: listed twice; the second listing is left out", "atlas", [("long", ("atlas", "cms"))]),
+        # The GlueVOView's DN holds the FQAN, and DNs compare without case.
+        ("QUEUES=long\nLONG_GROUP_ENABLE='/atlas/ROLE=x /atlas/Role=x'", 2, "LONG_GROUP_ENABLE: listed twice",
+         "/atlas/Role=x", [("long", ("/atlas/ROLE=x",))]),
         ("QUEUES=long\nLONG_GROUP_ENABLE='/dn:x/ROLE=y cms'", 2, "LONG_GROUP_ENABLE: not a usable FQAN: holds 'dn:'",
          "/dn:x/ROLE=y", [("long", ("cms",))]),
         ("QUEUES=long\nLONG_GROUP_ENABLE='/At/ROLE=y'", 2, "LONG_GROUP_ENABLE: an FQAN starts with /<vo>", "/At/ROLE=y",
@@ -274,11 +279,14 @@ def one_by_one(info: SiteInfo) -> SiteConfig:
         key = f"{queue_key(name)}_GROUP_ENABLE"
         groups = []
         for group in info.values.get(key, "").split():
-            if _group_problem(group) is None:
-                groups.append(group)
-            else:
+            if _group_problem(group) is not None:
                 reason = f"{key}: {_group_problem(group)}; left out of the queue's access rules"
                 ignored.append(Problem(info.path, info.where(key), reason, group))
+            elif any(group.lower() == kept.lower() for kept in groups):
+                reason = f"{key}: listed twice; the second listing is left out"
+                ignored.append(Problem(info.path, info.where(key), reason, group))
+            else:
+                groups.append(group)
         queues.append(QueueConfig(name, tuple(groups)))
     return SiteConfig(
         path=info.path,
