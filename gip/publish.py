@@ -64,7 +64,8 @@ from gip.tags import ValidTags
 
 TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
+    from typing import (AbstractSet, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar,
+                        Union)
 
     import jinja2
 
@@ -344,46 +345,64 @@ class Publisher:
         """
         return "".join(text for _, text in self._plugin_blocks(site, version))
 
-    def plugin_blocks(self, site: Site, glue: str) -> List[Tuple[str, List[bytes]]]:
-        """The plugin output's blocks one by one: the DN of each, and its parts as render_site_parts gives them."""
+    def plugin_blocks(self, site: Site, glue: str, keys: Optional[AbstractSet[str]] = None
+                      ) -> List[Tuple[str, List[bytes]]]:
+        """The plugin output's blocks one by one: the DN of each, and its parts as render_site_parts gives them.
+
+        ``keys``: only the blocks of the DNs whose gip.dnkey.dn_key() it holds, the others not made at
+        all; None: every block. A SubCluster that is a GlueCE too has one block for both.
+        """
+        from gip.model import glue_versions
+
         self._origin = site.config.path
-        versions = ("1", "2") if glue == "both" else (glue,)
-        blocks = [block for version in versions for block in self._plugin_blocks(site, version)]
-        # A block holds lines only, never entries made as they are printed.
-        resolved = [(dn, _bytes_only(self._resolved(text, clear=False))) for dn, text in blocks if _DROP not in text]
+        blocks = [block for version in glue_versions(glue) for block in self._plugin_blocks(site, version, keys)]
+        # A block holds lines only, never entries made as they are printed; most (the states) hold no mark.
+        resolved = [(dn, _bytes_only(self._resolved(text, clear=False)) if _DEFERRED in text else [text.encode()])
+                    for dn, text in blocks if _DROP not in text]
         self._deferred.clear()
         self._parts.clear()
         return resolved
 
-    def _plugin_blocks(self, site: Site, version: str) -> List[Tuple[str, str]]:
-        """_plugin_text() as (DN, block) pairs, each block ending with a blank line."""
-        blocks: List[Tuple[str, str]] = []
-        if version == "1":
-            for sc in site.subclusters:
-                added = sc.added if sc.entry is not None else None
-                if sc.entry is not None and added:
-                    block = [self.dn(sc.entry.dn, sc.entry), "changetype: modify\n", f"add: {RUNTIME_ENVIRONMENT}\n",
-                             self.lines(added, RUNTIME_ENVIRONMENT, sc.entry), "-\n\n"]
-                    blocks.append((sc.entry.dn, "".join(block)))
-            for ce in site.ces:
-                if ce.entry is not None and ce.new_state is not None:
-                    operation = "replace" if ce.has_state else "add"
-                    block = [self.dn(ce.entry.dn, ce.entry), "changetype: modify\n", f"{operation}: {CE_STATE}\n",
-                             self.line(ce.new_state, CE_STATE), "-\n\n"]
-                    blocks.append((ce.entry.dn, "".join(block)))
-            return _one_block_per_dn(blocks)
-        for share in site.glue2.shares if site.glue2 is not None else ():
-            if share.entry is None or not share.changed:
-                continue
-            block = [self.dn(share.entry.dn, share.entry), "changetype: modify\n"]
-            if share.new_state is not None:
-                operation = "replace" if share.has_state else "add"
-                block += [f"{operation}: {SERVING_STATE}\n", self.line(share.new_state, SERVING_STATE), "-\n"]
-            if share.ce_state is not None:
-                operation, values = share.other_info_change()
-                block += [f"{operation}: {OTHER_INFO}\n", self.lines(values, OTHER_INFO, share.entry), "-\n"]
-            blocks.append((share.entry.dn, "".join(block) + "\n"))
-        return blocks
+    def plugin_block_keys(self, site: Site, glue: str) -> List[str]:
+        """The dn_key() of each block that plugin_blocks() gives, in its order, without making any."""
+        from gip.dnkey import dn_keys
+        from gip.model import glue_versions
+
+        dns = [dn for version in glue_versions(glue) for dn, _, _ in _plugin_sources(site, version)]
+        return list(dict.fromkeys(dn_keys(dns)))
+
+    def _plugin_blocks(self, site: Site, version: str, keys: Optional[AbstractSet[str]] = None
+                       ) -> List[Tuple[str, str]]:
+        """_plugin_text() as (DN, block) pairs, each block ending with a blank line; ``keys`` as plugin_blocks'."""
+        sources = _plugin_sources(site, version)
+        if keys is not None:
+            from gip.dnkey import dn_keys
+
+            sources = [source for source, key in zip(sources, dn_keys([dn for dn, _, _ in sources])) if key in keys]
+        blocks = [(dn, write(self, item)) for dn, write, item in sources]
+        return _one_block_per_dn(blocks) if version == "1" else blocks
+
+    def _tag_block(self, added: Tuple[StaticEntry, Sequence[str]]) -> str:
+        entry, tags = added
+        return "".join([self.dn(entry.dn, entry), _MODIFY, f"add: {RUNTIME_ENVIRONMENT}\n",
+                        self.lines(tags, RUNTIME_ENVIRONMENT, entry), "-\n\n"])
+
+    def _state_block(self, ce: ComputingElement) -> str:
+        assert ce.entry is not None
+        operation = "replace" if ce.has_state else "add"
+        return "".join([self.dn(ce.entry.dn, ce.entry), _MODIFY, f"{operation}: {CE_STATE}\n",
+                        self.line(ce.new_state, CE_STATE), "-\n\n"])
+
+    def _share_block(self, share: Share) -> str:
+        assert share.entry is not None
+        block = [self.dn(share.entry.dn, share.entry), _MODIFY]
+        if share.new_state is not None:
+            operation = "replace" if share.has_state else "add"
+            block += [f"{operation}: {SERVING_STATE}\n", self.line(share.new_state, SERVING_STATE), "-\n"]
+        if share.ce_state is not None:
+            operation, values = share.other_info_change()
+            block += [f"{operation}: {OTHER_INFO}\n", self.lines(values, OTHER_INFO, share.entry), "-\n"]
+        return "".join(block) + "\n"
 
     def _merged_static_text(self, site: Site, version: str) -> str:
         """The static entries of one GLUE version's tree with gip's values in place, in file order,
@@ -816,6 +835,25 @@ def _inner_marks(values: List[str]) -> bool:
     except TypeError:
         return False
     return ":" in joined or " " in joined or "<" in joined
+
+
+def _plugin_sources(site: Site, version: str) -> List[Tuple[str, Callable[[Publisher, Any], str], Any]]:
+    """What the plugin output of one GLUE version holds a block for, in order: the entry's DN, the
+    Publisher method that writes the block, and what it writes it from."""
+    sources: List[Tuple[str, Callable[[Publisher, Any], str], Any]] = []
+    if version == "1":
+        for sc in site.subclusters:
+            added = sc.added if sc.entry is not None else None
+            if sc.entry is not None and added:
+                sources.append((sc.entry.dn, Publisher._tag_block, (sc.entry, added)))
+        for ce in site.ces:
+            if ce.entry is not None and ce.new_state is not None:
+                sources.append((ce.entry.dn, Publisher._state_block, ce))
+    elif site.glue2 is not None:
+        for share in site.glue2.shares:
+            if share.entry is not None and share.changed:
+                sources.append((share.entry.dn, Publisher._share_block, share))
+    return sources
 
 
 def _one_block_per_dn(blocks: List[Tuple[str, str]]) -> List[Tuple[str, str]]:

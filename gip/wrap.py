@@ -31,7 +31,6 @@ never reach the BDII.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import os
 import re
@@ -39,7 +38,7 @@ import selectors
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping as _Mapping
 
 from gip import log
 from gip.dnkey import dn_key, dn_keys, lower_cased_keys
@@ -48,7 +47,8 @@ from gip.ldifvalue import attribute_line
 
 TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
 if TYPE_CHECKING:
-    from typing import Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
+    from typing import (Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence,
+                        Set, Tuple)
 else:
     from gip._records import NamedTuple
 
@@ -77,8 +77,7 @@ _OPERATIONS = ("add", "replace", "delete")
 # -- running the plugin ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PluginRun:
+class PluginRun(NamedTuple):
     """What one run of the plugin gave.
 
     ``output`` is None when the plugin timed out or could not start; it holds
@@ -313,8 +312,7 @@ def _tail(data: bytearray) -> str:
 # -- rewriting the output --------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Override:
+class Override(NamedTuple):
     """The state to publish for one attribute of one entry.
 
     ``dn`` as the static LDIF spells it; ``value`` already checked by the
@@ -337,8 +335,7 @@ class Override:
         return current.lower() == self.only_if_current.lower()
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(NamedTuple):
     """One thing to tell the admin on stderr, with the logging level it deserves."""
 
     level: int
@@ -348,8 +345,7 @@ class Note:
         return self.text
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """A state gip changed: ``before`` is what the BDII would have published (None: nothing)."""
 
     dn: str
@@ -358,8 +354,7 @@ class Change:
     after: str
 
 
-@dataclass(frozen=True)
-class Applied:
+class Applied(NamedTuple):
     """The rewritten output; ``handled_dns`` are the dn_key()s of overridden entries it holds."""
 
     text: str
@@ -804,6 +799,8 @@ def _current_value(raw: str) -> Optional[str]:
     """The value bdii-update reads from the text after the attribute's colon; None if unreadable."""
     if not raw.startswith(":"):
         return raw.strip()
+    import base64  # here: few plugins print a value in base64, and the module costs every run its import
+
     try:
         return base64.b64decode(raw[1:].strip(), validate=True).decode("utf-8")
     except (binascii.Error, ValueError):
@@ -876,8 +873,7 @@ def _insert_value(dn_line: _Line, entry: _Entry, override: Override, edits: _Edi
 # -- the whole wrap -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WrapResult:
+class WrapResult(NamedTuple):
     """What to print (``text``), what to log (``notes``), and whether everything went as meant."""
 
     text: str
@@ -902,43 +898,74 @@ def wrap(argv: Sequence[str], timeout: float, overrides: Sequence[Override],
     appended for each such entry the plugin did not print, and the blocks are
     all that is printed when the plugin failed, timed out or printed what
     bdii-update cannot read. ``ok`` is False then, and where a state could not
-    be applied. Raises UnsafeValue for an unprintable override value and
-    GipError for a fallback that is not one entry for its DN, before anything runs.
-    ``present`` says which of the ``watched`` DN keys (and of the overrides' and
-    fallbacks') the plugin printed. ``started``: the plugin, started already
-    (start_plugin with ``argv`` and ``timeout``), which is stopped on those errors.
+    be applied. ``present`` says which of the ``watched`` DN keys (and of the
+    overrides' and fallbacks') the plugin printed. ``started``: the plugin,
+    started already (start_plugin with ``argv`` and ``timeout``).
+
+    Before the plugin runs, the overrides are checked: UnsafeValue for a value
+    that must not be printed, GipError for two of one attribute of an entry (a
+    ``started`` plugin is stopped then). Only the blocks to print are looked
+    up, once the plugin has run, so that a caller may make them on demand
+    (BlocksOnDemand); GipError for one that is not one entry for its DN.
     """
     try:
         by_key = _by_key(overrides)
-        checked = _checked_fallbacks(by_key, fallbacks)
     except BaseException:
         if started is not None:
             started.stop()
         raise
     run = (started or start_plugin(argv, timeout)).collect(grace)
+    # The keys of the blocks, those of the overridden entries first (in by_key's order).
+    order = [key for key in dict.fromkeys([*by_key, *fallbacks]) if key in fallbacks]
     notes = _run_notes(run)
     unusable = _unusable(run)
     if unusable is not None:
         notes.append(unusable)
-        return WrapResult(_appended("", checked.values()), tuple(notes), False)
+        return WrapResult(_appended("", _checked_fallbacks(fallbacks, order).values()), tuple(notes), False)
     assert run.output is not None
-    applied = _rewrite(_terminated(run.output), overrides, set(checked).union(watched), by_key)
-    missing = [block for key, block in checked.items() if key not in applied.handled_dns]
-    presence = _presence_notes(by_key, applied.handled_dns, checked)
+    applied = _rewrite(_terminated(run.output), overrides, set(order).union(watched), by_key)
+    missing = _checked_fallbacks(fallbacks, [key for key in order if key not in applied.handled_dns])
+    presence = _presence_notes(by_key, applied.handled_dns, order, missing)
     notes.extend(applied.notes)
     notes.extend(presence)
     ok = not applied.notes and all(note.level < log.WARNING for note in presence)
-    return WrapResult(_appended(applied.text, missing), tuple(notes), ok, applied.changes, applied.handled_dns)
+    return WrapResult(_appended(applied.text, missing.values()), tuple(notes), ok, applied.changes,
+                      applied.handled_dns)
 
 
-def _checked_fallbacks(by_key: Mapping[str, Sequence[Override]], fallbacks: Mapping[str, str]) -> Dict[str, str]:
-    """The fallback blocks, each proven to be one entry for its own DN; the overrides' order (by_key's) first."""
-    if not _all_plainly_one_entry(fallbacks):
-        for key, block in fallbacks.items():
+class BlocksOnDemand(_Mapping[str, str]):
+    """Fallback blocks for wrap() that are made when the first is looked up, all at once, by
+    ``make`` (a dict of dn_key(dn) to block, of ``keys`` or fewer). The plugin mostly prints
+    every entry itself, and then none is made."""
+
+    def __init__(self, keys: Sequence[str], make: Callable[[], Dict[str, str]]) -> None:
+        self._keys = list(keys)
+        self._known = set(self._keys)
+        self._make: Optional[Callable[[], Dict[str, str]]] = make
+        self._blocks: Dict[str, str] = {}
+
+    def __getitem__(self, key: str) -> str:
+        if self._make is not None:
+            self._blocks, self._make = self._make(), None
+        return self._blocks[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def _checked_fallbacks(fallbacks: Mapping[str, str], keys: Sequence[str]) -> Dict[str, str]:
+    """The fallback blocks of ``keys``, in that order, each proven to be one entry for its own DN."""
+    blocks = {key: block for key, block in ((key, fallbacks.get(key)) for key in keys) if block is not None}
+    if not _all_plainly_one_entry(blocks):
+        for key, block in blocks.items():
             _check_fallback(key, block)
-    order = list(by_key)
-    order.extend(fallbacks)
-    return {key: fallbacks[key] for key in dict.fromkeys(order) if key in fallbacks}
+    return blocks
 
 
 def _check_fallback(key: str, block: str) -> None:
@@ -1015,15 +1042,16 @@ def _undecodable(output: str) -> Optional[re.Match[str]]:
 
 
 def _presence_notes(by_key: Mapping[str, Sequence[Override]], present: FrozenSet[str],
-                    fallbacks: Mapping[str, str]) -> List[Note]:
-    """What became of entries the plugin did not print, or printed where gip only had a block."""
+                    fallbacks: Iterable[str], appended: Mapping[str, str]) -> List[Note]:
+    """What became of entries the plugin did not print, or printed where gip only had a block
+    (``fallbacks``: the keys of the blocks; ``appended``: those appended)."""
     notes = []
     # The DN as the last override of each entry spells it.
     overridden = {key: same[-1].dn for key, same in by_key.items()}
     for key, dn in overridden.items():
         if key in present:
             continue
-        if key in fallbacks:
+        if key in appended:
             notes.append(Note(log.INFO, f"{dn}: not in the plugin's output; its state block is appended"))
         else:
             notes.append(Note(log.INFO, f"{dn}: not in the plugin's output, and its state is unchanged"))

@@ -27,6 +27,7 @@ from gip.dnkey import dn_key
 from gip.errors import GipError, UsageError
 from gip.ldifvalue import UnsafeValue
 from gip.wrap import (
+    BlocksOnDemand,
     GLUE1_STATE,
     GLUE2_STATE,
     Override,
@@ -665,12 +666,22 @@ def test_a_started_plugin_that_is_not_wanted_is_stopped_and_reaped(tmp_path: Pat
     plugin.stop()  # once is enough; again does nothing
 
 
-def test_wrap_stops_a_started_plugin_when_a_fallback_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        pytest.param([pilot(), pilot(attribute="glueCEStateStatus")], GipError, id="two-of-one-attribute"),
+        pytest.param([pilot(value="Pilot\nSCAS")], UnsafeValue, id="unprintable"),
+    ],
+)
+def test_wrap_stops_a_started_plugin_when_an_override_is_refused(tmp_path: Path, overrides: List[Override],
+                                                                 error: type) -> None:
     pids = tmp_path / "pids"
     plugin = start_plugin(sh("hang.sh", str(pids)), timeout=30)
     assert wait_for(pids, 3)
-    with pytest.raises(GipError):
-        wrap(plugin.command, 30, [pilot()], {dn_key(LONG): state_block(LONG) + state_block(SHORT)}, started=plugin)
+    started = time.monotonic()
+    with pytest.raises(error):
+        wrap(plugin.command, 30, overrides, {dn_key(LONG): state_block(LONG)}, started=plugin)
+    assert time.monotonic() - started < 10
     leader, *grandchildren = [int(pid) for pid in pids.read_text().split()]
     assert gone_soon(grandchildren)
     with pytest.raises(ChildProcessError):
@@ -765,6 +776,54 @@ def test_wrap_says_which_watched_entries_the_plugin_printed_as_bdii_update_reads
 def test_wrap_refuses_state_blocks_that_do_not_fit(fallbacks: Dict[str, str]) -> None:
     with pytest.raises(GipError, match="not one LDIF entry"):
         wrap(["/nonexistent/never-run"], 10, [pilot()], fallbacks)
+
+
+class CountedBlocks(BlocksOnDemand):
+    """BlocksOnDemand that counts its makes and records each lookup."""
+
+    def __init__(self, blocks: Dict[str, str]) -> None:
+        self.made = 0
+        self.looked_up: List[str] = []
+
+        def make() -> Dict[str, str]:
+            self.made += 1
+            return dict(blocks)
+
+        super().__init__(list(blocks), make)
+
+    def __getitem__(self, key: str) -> str:
+        self.looked_up.append(key)
+        return super().__getitem__(key)
+
+
+def test_wrap_makes_no_state_block_for_entries_the_plugin_prints(tmp_path: Path) -> None:
+    (tmp_path / "out").write_text(OLD + f"dn: {SHORT}\nGlueCEStateStatus: Production\n")
+    fallbacks = CountedBlocks({dn_key(LONG): state_block(LONG), dn_key(SHORT): state_block(SHORT)})
+    result = wrap(["cat", str(tmp_path / "out")], 10, [pilot(), pilot(dn=SHORT)], fallbacks)
+    assert result.ok
+    assert (fallbacks.made, fallbacks.looked_up) == (0, [])
+    assert result.text.count("PilotSCAS") == 2 and "changetype" not in result.text
+
+
+def test_wrap_makes_the_state_blocks_once_and_looks_up_those_it_appends(tmp_path: Path) -> None:
+    (tmp_path / "out").write_text(OLD)
+    fallbacks = CountedBlocks({dn_key(TEST): state_block(TEST), dn_key(LONG): state_block(LONG),
+                               dn_key(SHORT): state_block(SHORT, "Closed")})
+    result = wrap(["cat", str(tmp_path / "out")], 10, [pilot(), pilot(dn=SHORT)], fallbacks)
+    assert result.ok
+    # The overrides' entries first, then the other blocks in their order.
+    assert (fallbacks.made, fallbacks.looked_up) == (1, [dn_key(SHORT), dn_key(TEST)])
+    assert result.text == OLD.replace("Production", "PilotSCAS") + state_block(SHORT, "Closed") + "\n" + state_block(TEST)
+
+
+def test_wrap_refuses_a_state_block_it_appends_once_the_plugin_ran(tmp_path: Path) -> None:
+    (tmp_path / "out").write_text(OLD)
+    fallbacks = {dn_key(LONG): "dn: not-this-one\n", dn_key(SHORT): state_block(SHORT) + state_block(TEST)}
+    with pytest.raises(GipError, match=f"state block for {re.escape(dn_key(SHORT))} is not one LDIF entry"):
+        wrap(["cat", str(tmp_path / "out")], 10, [pilot(), pilot(dn=SHORT)], fallbacks)
+    # LONG's block is never looked at: the plugin prints that entry.
+    del fallbacks[dn_key(SHORT)]
+    assert wrap(["cat", str(tmp_path / "out")], 10, [pilot()], fallbacks).ok
 
 
 def test_wrap_without_a_state_block_leaves_the_entry(tmp_path: Path) -> None:

@@ -446,17 +446,22 @@ def wrapped_output(site: Site, plugin: StartedPlugin, options: Options,
     from gip.publish import Publisher, template_dirs
 
     publisher = Publisher(template_dirs(options.templates, problems))
-    blocks = publisher.plugin_blocks(site, options.glue)
-    problems.extend(publisher.problems)
-    # The SubClusters' blocks carry tags, kept as parts (they are most of the output); the others set states.
+    # The SubClusters' blocks carry tags, kept as parts (they are most of the output). The others set
+    # states, and are made only where the plugin does not print their entry (wrap.BlocksOnDemand).
     subclusters = set(dn_keys([sc.entry.dn for sc in site.subclusters if sc.entry is not None]))
-    tags: Dict[str, List[bytes]] = {}
-    fallbacks: Dict[str, str] = {}
-    for key, (_, parts) in zip(dn_keys([dn for dn, _ in blocks]), blocks):
-        if key in subclusters:
-            tags[key] = parts
-        else:
-            fallbacks[key] = b"".join(parts).decode("ascii").strip("\n") + "\n"
+    blocks = publisher.plugin_blocks(site, options.glue, keys=subclusters)
+    tags = dict(zip(dn_keys([dn for dn, _ in blocks]), [parts for _, parts in blocks]))
+    problems.extend(publisher.problems)
+    keys = [key for key in publisher.plugin_block_keys(site, options.glue) if key not in subclusters]
+
+    def state_blocks() -> Dict[str, str]:
+        reported = len(publisher.problems)
+        made = publisher.plugin_blocks(site, options.glue, keys=set(keys))
+        problems.extend(publisher.problems[reported:])
+        texts = [b"".join(parts).decode("ascii").strip("\n") + "\n" for _, parts in made]
+        return dict(zip(dn_keys([dn for dn, _ in made]), texts))
+
+    fallbacks = wrap.BlocksOnDemand(keys, state_blocks)
     result = wrap.wrap(plugin.command, plugin.timeout, state_overrides(site, problems), fallbacks, watched=tags,
                        started=plugin)
     for note in result.notes:
