@@ -628,6 +628,24 @@ def test_wrap_prints_the_state_blocks_when_the_plugin_fails(site, capsys):
     assert "exited with status 3" in err
 
 
+@pytest.mark.parametrize(("printed", "made"), [(f"dn: {CE}\nGlueCEStateStatus: Production\n", 0), ("", 1)],
+                         ids=["plugin-prints-the-ce", "plugin-prints-nothing"])
+def test_wrap_makes_a_state_block_only_for_a_ce_the_plugin_does_not_print(site, capsys, monkeypatch, printed, made):
+    from gip.publish import Publisher
+
+    calls = []
+    state_block = Publisher._state_block
+    monkeypatch.setattr(Publisher, "_state_block", lambda self, ce: calls.append(ce.unique_id) or state_block(self, ce))
+    main([*args(site, "wrap"), "--", *batch_plugin(site, printed)])
+    assert calls == ["ce:8443/cream-pbs-long"] * made
+    out = capsys.readouterr().out
+    assert out.count(f"dn: {CE}\n") == 1
+    if made:
+        assert modify_map(out)[CE.lower()] == [("replace", "gluecestatestatus", ["PilotSCAS"])]
+    else:
+        assert out.startswith(f"dn: {CE}\nGlueCEStateStatus: PilotSCAS\n\ndn: {SC}\nchangetype: modify\n")
+
+
 def test_wrap_stops_a_plugin_that_outlives_its_timeout(site, capsys):
     plugin = batch_plugin(site, "", sleep=30)
     assert main([*args(site, "wrap"), "--timeout", "0.3", "--", *plugin]) == 1
