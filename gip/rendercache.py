@@ -6,7 +6,9 @@ read back by the next run, which then neither imports Jinja2 (a third of a
 large site's run) nor renders: the entries ``merged --base templates`` renders
 from site-info.def, and the pieces of the GLUE 2 ApplicationEnvironment entry
 (see gip.publish). Tags are never kept: they are read and checked every run,
-and set into the kept text where it says.
+and set into the kept text where it says. The reading of large static LDIF
+files is kept too, under a key that holds their bytes whole (see
+gip.staticldif.start_reading_static_ldif).
 
 A record is found by its slot (one file per kind of record and place, so the
 folder does not grow) and used only where its key, stored beside it, equals
@@ -37,7 +39,7 @@ from gip import log
 
 TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typing (see gip._records)
 if TYPE_CHECKING:
-    from typing import Iterable, Mapping, Optional, Tuple
+    from typing import Iterable, Mapping, Optional, Tuple, Union
 
 CACHE_VARIABLE = "GIP_CACHE_DIR"
 # Changed whenever what a record holds changes shape.
@@ -60,17 +62,18 @@ class RenderCache:
         temporary = environ.get("TMPDIR") or "/tmp"
         return cls(Path(temporary) / f"gip-{os.geteuid()}")
 
-    def get(self, slot: str, key: str) -> Optional[object]:
+    def get(self, slot: str, key: Union[str, bytes]) -> Optional[object]:
         """The value kept in ``slot`` under ``key``; None where there is none to trust."""
         if not self._ready():
             return None
+        key_data = _key_bytes(key)
         try:
             with open(self._path(slot), "rb") as stream:
                 data = stream.read()
             head, rest = data.split(b"\n", 1)
             version, key_size, checksum = head.split(b" ")
             size = int(key_size)
-            if int(version) != FORMAT or rest[:size] != key.encode("utf-8", "surrogateescape"):
+            if int(version) != FORMAT or size != len(key_data) or rest[:size] != key_data:
                 return None
             payload = memoryview(rest)[size:]
             if binascii.crc32(payload) != int(checksum, 16):
@@ -80,7 +83,7 @@ class RenderCache:
             return None
         return value
 
-    def put(self, slot: str, key: str, value: object) -> None:
+    def put(self, slot: str, key: Union[str, bytes], value: object) -> None:
         """Keeps ``value`` in ``slot`` under ``key``, in place of what the slot held; quietly not, on failure.
 
         The file is ``FORMAT key-size checksum`` on a line, the key, then the
@@ -93,7 +96,7 @@ class RenderCache:
         partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
         try:
             payload = marshal.dumps(value)  # type: ignore[arg-type]
-            key_data = key.encode("utf-8", "surrogateescape")
+            key_data = _key_bytes(key)
             head = f"{FORMAT} {len(key_data)} {binascii.crc32(payload):08x}\n".encode("ascii")
             with open(partial, "xb") as stream:
                 stream.write(head)
@@ -127,6 +130,10 @@ class RenderCache:
                 log.debug("renders are not kept: %s is not a folder of this user's that only it may write to",
                           self.folder)
         return self._usable
+
+
+def _key_bytes(key: Union[str, bytes]) -> bytes:
+    return key if isinstance(key, bytes) else key.encode("utf-8", "surrogateescape")
 
 
 def code_identity() -> Tuple[object, ...]:

@@ -44,6 +44,8 @@ TYPE_CHECKING = False  # mypy takes it for true; gip-provider does without typin
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
+    from gip.rendercache import RenderCache
+
     # (attribute, value as the parser gives it, line, the line as written once unfolded)
     _Pair = Tuple[str, Optional[bytes], int, str]
 
@@ -342,7 +344,8 @@ BACKGROUND_BYTES = 256 * 1024
 
 
 def start_reading_static_ldif(paths: Iterable[str], printing: bool = False,
-                              questions: Sequence[Tuple[str, Sequence[str]]] = ()) -> Callable[[], StaticLdif]:
+                              questions: Sequence[Tuple[str, Sequence[str]]] = (),
+                              cache: Optional[RenderCache] = None) -> Callable[[], StaticLdif]:
     """read_static_ldif() begun now and finished by the returned function.
 
     The files are read at once. Where they are large and a second CPU is
@@ -357,13 +360,19 @@ def start_reading_static_ldif(paths: Iterable[str], printing: bool = False,
     half of every file (_halves). Any other file, and anything the child
     does not send, is the caller's to read: the result is
     read_static_ldif()'s.
+
+    With a ``cache`` (gip.rendercache), the index and whether each file
+    prints as written are kept between runs under a key that holds the
+    files' bytes whole (_StaticRecord): while the files stay as they are, the
+    child sends what it read back from the record, and no one parses them.
     """
     files = _read_files(paths)
     size = sum(len(data) for _, data, _ in files if data is not None)
     asked = tuple((name, tuple(attributes)) for name, attributes in questions)
     child = None
     if size >= BACKGROUND_BYTES and background.available():
-        child = background.in_background(lambda send: _in_child(files, printing, asked, send))
+        record = _StaticRecord(cache, files, printing, asked) if cache is not None else None
+        child = background.in_background(lambda send: _in_child(files, printing, asked, send, record))
     if child is None:
         result = _parsed(files)
         return lambda: result
@@ -380,28 +389,70 @@ def start_reading_static_ldif(paths: Iterable[str], printing: bool = False,
     def finish() -> StaticLdif:
         assert child is not None
         try:
-            return _finished(files, child, positions, printing)
+            return _finished(files, child, positions, printing, record)
         finally:
             child.close()
 
     return finish
 
 
+class _StaticRecord:
+    """What the child sent of some static files, kept between runs (gip.rendercache): the index's
+    bytes and whether each file prints as written (None: not a plain file, or not looked at).
+
+    Its key is the files' paths and bytes, whole, with the questions, ``printing`` and gip's code
+    (rendercache.code_identity): a record is only ever used for the very files it was made from.
+    """
+
+    def __init__(self, cache: RenderCache, files: Sequence[_Read], printing: bool,
+                 asked: Tuple[Tuple[str, Tuple[str, ...]], ...]) -> None:
+        self._cache = cache
+        paths = [path for path, _, _ in files]
+        self._slot = f"static {printing} {paths!r}"
+        self._files = files
+        self._about = (printing, asked, [(path, None if data is None else len(data)) for path, data, _ in files])
+
+    def _key(self) -> bytes:
+        from gip.rendercache import code_identity
+
+        head = repr((code_identity(), self._about)).encode("utf-8", "surrogateescape")
+        return b"\0".join([head, *(data for _, data, _ in self._files if data is not None)])
+
+    def get(self) -> Optional[Tuple[bytes, List[Optional[bool]]]]:
+        """The index's bytes and the files' prints-as-written, as kept for these files; None where none is."""
+        value = self._cache.get(self._slot, self._key())
+        if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], bytes)
+                and isinstance(value[1], list) and len(value[1]) == len(self._files)):
+            return value
+        return None
+
+    def put(self, index: bytes, prints: List[Optional[bool]]) -> None:
+        self._cache.put(self._slot, self._key(), (index, prints))
+
+
 def _in_child(files: Sequence[_Read], printing: bool, questions: Tuple[Tuple[str, Tuple[str, ...]], ...],
-              send: Callable[[bytes], None]) -> None:
-    """The child's work: each file's index, then, where ``printing``, whether the second half of
-    each plain file prints as written (None for the others)."""
+              send: Callable[[bytes], None], record: Optional[_StaticRecord] = None) -> None:
+    """The child's work: each file's index; then whether it came from the ``record`` (and if so,
+    whether each file prints as written); then, where it did not and ``printing``, whether the
+    second half of each plain file prints as written (None for the others)."""
+    kept = record.get() if record is not None else None
+    if kept is not None:
+        send(kept[0])
+        send(marshal.dumps((True, kept[1])))
+        return
     parsed = [_plain_parse(read) for read in files]
     send(marshal.dumps([_plain_index(result, questions) if result is not None else None for result in parsed]))
+    send(marshal.dumps((False, None)))
     if printing:
         send(marshal.dumps([_half_prints(result.entries, second=True) if result is not None else None
                             for result in parsed]))
 
 
 def _finished(files: Sequence[_Read], child: background.Child, positions: Tuple[Dict[str, int], Dict[str, int]],
-              printing: bool) -> StaticLdif:
+              printing: bool, record: Optional[_StaticRecord] = None) -> StaticLdif:
     """The entries as read_static_ldif() gives them, from what the child sends and what it does not."""
-    indexes = _loaded(child.answer(), len(files))
+    index_data = child.answer()
+    indexes = _loaded(index_data, len(files))
     result = StaticLdif()
     rebuilt: List[Optional[StaticLdif]] = []
     try:
@@ -419,15 +470,33 @@ def _finished(files: Sequence[_Read], child: background.Child, positions: Tuple[
     if indexes is None:
         log.warning("the child process parsing the static LDIF failed; parsed here instead")
         return _parsed(files)
-    if printing:
+    kept, prints = _kept_prints(child.answer(), len(files))
+    if printing and not kept:
         firsts = [_half_prints(plain.entries, second=False) if plain is not None else None for plain in rebuilt]
         seconds = _loaded(child.answer(), len(files)) or [None] * len(files)
+        prints = []
         for plain, first, second in zip(rebuilt, firsts, seconds):
+            whole = None
             if plain is not None and plain.entries:
                 if first and second is None:
                     second = _half_prints(plain.entries, second=True)
-                plain.entries[0]._text._prints_as_written = bool(first and second)  # type: ignore[union-attr]
+                whole = bool(first and second)
+            prints.append(whole)
+    for plain, whole in zip(rebuilt, prints):
+        if plain is not None and plain.entries and isinstance(whole, bool):
+            plain.entries[0]._text._prints_as_written = whole  # type: ignore[union-attr]
+    if record is not None and not kept and index_data is not None:
+        record.put(index_data, prints)
     return result
+
+
+def _kept_prints(answer: Optional[bytes], count: int) -> Tuple[bool, List[Optional[bool]]]:
+    """The child's second answer: whether the index came from a record, and the files' prints-as-written it kept."""
+    loaded = _loaded_value(answer)
+    if isinstance(loaded, tuple) and len(loaded) == 2 and loaded[0] is True and isinstance(loaded[1], list):
+        if len(loaded[1]) == count:
+            return True, loaded[1]
+    return False, [None] * count
 
 
 def _halves(entries: Sequence[StaticEntry]) -> Tuple[int, int]:
@@ -517,13 +586,17 @@ def _answers(entry: StaticEntry, questions: Tuple[Tuple[str, Tuple[str, ...]], .
 
 def _loaded(answer: Optional[bytes], count: int) -> Optional[List[Any]]:
     """One of the child's answers (a list, an item a file), or None where it has none that fits."""
+    loaded = _loaded_value(answer)
+    return loaded if isinstance(loaded, list) and len(loaded) == count else None
+
+
+def _loaded_value(answer: Optional[bytes]) -> Any:
     if answer is None:
         return None
     try:
-        loaded = marshal.loads(answer)
+        return marshal.loads(answer)
     except (EOFError, ValueError, TypeError):
         return None
-    return loaded if isinstance(loaded, list) and len(loaded) == count else None
 
 
 def _rebuilt(path: str, data: bytes, index: _Index, positions: Tuple[Dict[str, int], Dict[str, int]]

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 
 from gip import background, staticldif
+from gip.rendercache import RenderCache
 from gip.staticldif import read_static_ldif, start_reading_static_ldif
 from tests.test_staticldif import entries_of, plain_files
 
@@ -306,3 +307,104 @@ def test_any_plain_file_reads_alike_in_a_child(data: bytes):
             assert described(result) == described(read_static_ldif([path]))
     finally:
         staticldif.BACKGROUND_BYTES = saved
+
+
+# -- the child's index kept between runs (gip.rendercache) --------------------------------------------
+
+
+def never_parse(read: object) -> None:
+    raise AssertionError("parsed, where the kept index was to be used")
+
+
+@pytest.mark.parametrize("printing", [False, True], ids=["plugin", "merged"])
+def test_a_kept_index_reads_the_same_files_without_parsing_them(tmp_path: Path, in_a_child: List[int],
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str], printing: bool):
+    cache = RenderCache(tmp_path / "cache")
+    paths = static_files(tmp_path)
+    first = start_reading_static_ldif(paths, printing, QUESTIONS, cache)()
+    records = list((tmp_path / "cache").iterdir())
+    assert len(records) == 1
+    # The child that reads the record has this module as it is now: a parse would fail it.
+    monkeypatch.setattr(staticldif, "_plain_parse", never_parse)
+    monkeypatch.setattr(staticldif, "_half_prints", never_parse)
+    kept = start_reading_static_ldif(paths, printing, QUESTIONS, cache)()
+    ce = [entry for entry in kept.entries if entry.path.endswith("static-file-CE.ldif")]
+    # Answered by the record, before anything is asked of the entries.
+    assert ce[0]._known is not None
+    assert ce[0]._text is not None and ce[0]._text._prints_as_written is (True if printing else None)
+    assert in_a_child == [1, 1]
+    assert capsys.readouterr().err == ""
+    assert described(kept) == described(first) == described(read_static_ldif(paths))
+    assert list((tmp_path / "cache").iterdir()) == records and records[0].stat().st_mtime_ns == os.stat(
+        records[0]).st_mtime_ns
+
+
+def test_a_kept_index_says_which_files_do_not_print_as_written(tmp_path: Path, in_a_child: List[int],
+                                                               monkeypatch: pytest.MonkeyPatch):
+    cache = RenderCache(tmp_path / "cache")
+    ce = tmp_path / "ce.ldif"
+    ce.write_text((ETC / "static" / "static-file-CE.ldif").read_text().replace("\nGlueCEName: ", "\nGlueCEName:  ", 1))
+    paths = [str(ce), str(ETC / "static" / "static-file-Cluster.ldif")]
+    start_reading_static_ldif(paths, True, QUESTIONS, cache)()
+    monkeypatch.setattr(staticldif, "_half_prints", never_parse)
+    kept = start_reading_static_ldif(paths, True, QUESTIONS, cache)()
+    assert kept.entries[0]._text is not None and kept.entries[0]._text._prints_as_written is False
+    assert described(kept) == described(read_static_ldif(paths))
+    assert [entry.prints_as_written() for entry in kept.entries if entry.path == str(ce)].count(False) == 1
+
+
+@pytest.mark.parametrize("change", ["a byte", "a file more", "printing", "questions", "gip's code"])
+def test_an_index_is_kept_for_the_very_files_and_reading_it_was_made_for(tmp_path: Path, in_a_child: List[int],
+                                                                         monkeypatch: pytest.MonkeyPatch, change: str):
+    from gip import rendercache
+
+    cache = RenderCache(tmp_path / "cache")
+    ce = tmp_path / "ce.ldif"
+    ce.write_bytes((ETC / "static" / "static-file-CE.ldif").read_bytes())
+    paths = [str(ce), str(ETC / "static" / "static-file-Cluster.ldif")]
+    printing, questions = False, QUESTIONS
+    start_reading_static_ldif(paths, printing, questions, cache)()
+    if change == "a byte":
+        ce.write_bytes(ce.read_bytes().replace(b"GlueCEName: long", b"GlueCEName: lonG", 1))
+    elif change == "a file more":
+        (tmp_path / "more.ldif").write_bytes(b"dn: o=more\nobjectClass: GlueCE\nGlueCEName: more\n")
+        paths.append(str(tmp_path / "more.ldif"))
+    elif change == "printing":
+        printing = True
+    elif change == "questions":
+        questions = QUESTIONS[:1]
+    else:
+        monkeypatch.setattr(rendercache, "_CODE_IDENTITY", ("another gip",))
+    parsed = tmp_path / "parsed"
+    real = staticldif._plain_parse
+
+    def counted(read):  # type: ignore[no-untyped-def]
+        with open(parsed, "a") as stream:  # in the child: told through a file
+            stream.write(f"{read[0]}\n")
+        return real(read)
+
+    monkeypatch.setattr(staticldif, "_plain_parse", counted)
+    result = start_reading_static_ldif(paths, printing, questions, cache)()
+    assert in_a_child == [1, 1]
+    assert parsed.read_text().split() == paths  # each file parsed afresh, in the child
+    assert described(result) == described(read_static_ldif(paths))
+    names = {entry.first("GlueCEName") for entry in result.entries}
+    assert ("lonG" in names) == (change == "a byte")
+
+
+@pytest.mark.parametrize("value", [None, ("index", [None, None]), (b"\x00garbage", [True, True]),
+                                   (marshal.dumps([None, None]), [True]), [b"", [None, None]]],
+                         ids=["none", "index-not-bytes", "index-garbage", "prints-short", "a-list"])
+def test_a_record_of_the_wrong_shape_costs_time_only(tmp_path: Path, in_a_child: List[int],
+                                                     capsys: pytest.CaptureFixture[str], value: object):
+    cache = RenderCache(tmp_path / "cache")
+    paths = [str(ETC / "static" / "static-file-CE.ldif"), str(ETC / "static" / "static-file-Cluster.ldif")]
+    files = staticldif._read_files(paths)
+    record = staticldif._StaticRecord(cache, files, True, QUESTIONS)
+    cache.put(record._slot, record._key(), value)
+    result = start_reading_static_ldif(paths, True, QUESTIONS, cache)()
+    assert described(result) == described(read_static_ldif(paths))
+    err = capsys.readouterr().err
+    assert err == ("gip: WARNING: the child process parsing the static LDIF failed; parsed here instead\n"
+                   if value is not None and isinstance(value, tuple) and value[0] == b"\x00garbage" else "")

@@ -72,8 +72,9 @@ parents, so give their files with --static-ldif too.
 Environment: GIP_SITE_INFO (site-info.def), GIP_STATIC_LDIF (static LDIF files,
 colon-separated), EDG_LOCATION_VAR (tags in $EDG_LOCATION_VAR/info),
 GIP_TEMPLATES (a folder of site templates, looked up before gip's own),
-GIP_CACHE_DIR (where renders of gip's own templates are kept between runs;
-default gip-<uid> in $TMPDIR or /tmp; empty: none kept).
+GIP_CACHE_DIR (where renders of gip's own templates and the reading of large
+static LDIF files are kept between runs; default gip-<uid> in $TMPDIR or /tmp;
+empty: none kept).
 """
 
 
@@ -268,7 +269,8 @@ def read_inputs(options: Options, static: bool, config_required: bool, printing:
         from gip.staticldif import start_reading_static_ldif
 
         # Parsed beside the rest where it is worth it (see start_reading_static_ldif).
-        static_read = start_reading_static_ldif(options.static_ldif, printing, static_questions(options.glue))
+        static_read = start_reading_static_ldif(options.static_ldif, printing, static_questions(options.glue),
+                                                options.cache)
     config, config_error = _site_config(options.site_info, config_required)
     inputs = Inputs(config=config, config_error=config_error)
     inputs.problems.extend(config.problems)
