@@ -323,3 +323,44 @@ def test_a_large_static_ldif_parsed_in_a_child_in_a_real_bdii(bdii: Callable[...
     assert_example_published(entries)
     # CE_STATE=PilotSCAS replaces each copy's Production, as it does long's.
     assert [entries[key(dn)]["gluecestatestatus"] for dn in extra] == [["PilotSCAS"]] * len(extra)
+
+
+def test_a_kept_reading_of_large_static_files_follows_their_changes_in_a_real_bdii(bdii: Callable[..., Any],
+                                                                                    site: Path, tmp_path: Path):
+    """The child's reading is kept between cycles (gip.rendercache) while the static files are unchanged."""
+    from gip import background
+
+    if not background.available():
+        pytest.skip("gip parses the static LDIF in one process here (no fork, or one CPU): nothing is kept")
+    extra = enlarge_static_ce(site, 160)
+    cache = tmp_path / "kept"
+    server = bdii(env=wrapper_env(site, GIP_CACHE_DIR=str(cache)))
+    server.add_provider("gip-bdii-provider", (ETC / "bdii" / "gip-bdii-provider").read_text())
+    server.start()
+    server.wait_cycles(1)
+    assert_example_published(by_key(server.search()))
+    (kept,) = cache.glob("*.record")
+    made = kept.stat()
+
+    def states() -> List[List[str]]:
+        entries = by_key(server.search())
+        return [entries[key(dn)]["gluecestatestatus"] for dn in extra]
+
+    assert states() == [["PilotSCAS"]] * len(extra)
+    remove_tag(site, "VO-atlas-production-17.2.2")
+    server.wait_cycles(1)
+    assert "VO-atlas-production-17.2.2" not in by_key(server.search())[key(MAIN_SC)][RTE]
+    # Read back, not made again: a new record would be a new file, renamed into place.
+    assert list(cache.glob("*.record")) == [kept]
+    assert (kept.stat().st_ino, kept.stat().st_mtime_ns) == (made.st_ino, made.st_mtime_ns)
+    # One queue draining in the static file, which keeps its size: read afresh, and kept anew.
+    ce_file = site / "static" / "static-file-CE.ldif"
+    text = ce_file.read_text()
+    at = text.index("GlueCEName: extra001\n")
+    changed = text[:at] + text[at:].replace("GlueCEStateStatus: Production", "GlueCEStateStatus: Draining", 1).replace(
+        "GlueCEStateWaitingJobs: 444444\n", "GlueCEStateWaitingJobs: 44444444\n", 1)
+    assert len(changed) == len(text)
+    ce_file.write_text(changed)
+    server.wait_cycles(1)
+    assert states() == [["Draining" if "-extra001," in dn else "PilotSCAS"] for dn in extra]
+    assert kept.stat().st_ino != made.st_ino
