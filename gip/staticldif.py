@@ -471,6 +471,8 @@ def _finished(files: Sequence[_Read], child: background.Child, positions: Tuple[
         log.warning("the child process parsing the static LDIF failed; parsed here instead")
         return _parsed(files)
     kept, prints = _kept_prints(child.answer(), len(files))
+    if kept:
+        log.debug("the static LDIF is unchanged since its reading was kept: the child read that back")
     if printing and not kept:
         firsts = [_half_prints(plain.entries, second=False) if plain is not None else None for plain in rebuilt]
         seconds = _loaded(child.answer(), len(files)) or [None] * len(files)

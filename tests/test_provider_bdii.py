@@ -7,6 +7,7 @@ they are, configured by environment variables only.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -353,6 +354,11 @@ def test_a_kept_reading_of_large_static_files_follows_their_changes_in_a_real_bd
     # Read back, not made again: a new record would be a new file, renamed into place.
     assert list(cache.glob("*.record")) == [kept]
     assert (kept.stat().st_ino, kept.stat().st_mtime_ns) == (made.st_ino, made.st_mtime_ns)
+    done = subprocess.run([provider_program(), "merged", "-vv", f"--site-info={site}/site-info.def",
+                           f"--info-dir={site}/info", f"--static-ldif={site}/static/static-file-CE.ldif",
+                           f"--static-ldif={site}/static/static-file-Cluster.ldif"],
+                          capture_output=True, text=True, check=False, env={**os.environ, "GIP_CACHE_DIR": str(cache)})
+    assert "the static LDIF is unchanged since its reading was kept" in done.stderr, done.stderr
     # One queue draining in the static file, which keeps its size: read afresh, and kept anew.
     ce_file = site / "static" / "static-file-CE.ldif"
     text = ce_file.read_text()
