@@ -813,7 +813,8 @@ def test_wrap_makes_the_state_blocks_once_and_looks_up_those_it_appends(tmp_path
     assert result.ok
     # The overrides' entries first, then the other blocks in their order.
     assert (fallbacks.made, fallbacks.looked_up) == (1, [dn_key(SHORT), dn_key(TEST)])
-    assert result.text == OLD.replace("Production", "PilotSCAS") + state_block(SHORT, "Closed") + "\n" + state_block(TEST)
+    expected = OLD.replace("Production", "PilotSCAS") + state_block(SHORT, "Closed") + "\n" + state_block(TEST)
+    assert result.text == expected
 
 
 def test_wrap_refuses_a_state_block_it_appends_once_the_plugin_ran(tmp_path: Path) -> None:
