@@ -194,7 +194,7 @@ class Publisher:
 
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(d) for d in self._dirs]),
-            bytecode_cache=_bytecode_cache(),
+            bytecode_cache=_bytecode_cache(self._cache),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=True,
@@ -873,15 +873,17 @@ def _one_block_per_dn(blocks: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
     return joined
 
 
-def _bytecode_cache() -> Optional["jinja2.BytecodeCache"]:
-    """Compiled templates kept between runs, or None where that cannot be done safely.
+def _bytecode_cache(cache: Optional[RenderCache]) -> Optional["jinja2.BytecodeCache"]:
+    """Compiled templates kept between runs in the folder of ``cache``, or None where none is to be kept.
 
     Compiling the templates is a fifth of a small site's run, every BDII
-    cycle. jinja2 keeps them in a folder of the temporary folder that only
-    this user may use (it checks owner and mode), keyed by each template's
-    source, so an edited template is compiled again. Keeping them must never
-    cost the output: any failure to read or write the cache just compiles.
+    cycle. Jinja2 keeps them keyed by each template's name and source, so an
+    edited template is compiled again, in the cache's folder, which only this
+    user may write to (RenderCache.usable). Keeping them must never cost the
+    output: any failure to read or write them just compiles.
     """
+    if cache is None or not cache.usable():
+        return None
     import jinja2
 
     class QuietCache(jinja2.FileSystemBytecodeCache):
@@ -897,10 +899,7 @@ def _bytecode_cache() -> Optional["jinja2.BytecodeCache"]:
             except OSError:
                 pass
 
-    try:
-        return QuietCache()
-    except (OSError, RuntimeError):
-        return None
+    return QuietCache(str(cache.folder), "jinja2-%s.cache")
 
 
 def rdn(value: str) -> str:

@@ -20,10 +20,14 @@ unreadable, damaged or of another shape. A record that cannot be written is
 not kept. Either way the run renders as it would without a cache: the cache
 can cost time, never output.
 
+Jinja2 keeps the templates it compiles in the same folder (see
+gip.publish), keyed by their source.
+
 The folder is ``$GIP_CACHE_DIR``, else ``gip-<uid>`` in ``$TMPDIR`` (else
-``/tmp``); ``GIP_CACHE_DIR=`` (empty) turns the cache off. Since a record
-becomes output, the folder is used only where it is this user's and no one
-else may write to it; gip makes it with mode 0700.
+``/tmp``); ``GIP_CACHE_DIR=`` (empty) turns the cache off, and nothing is
+kept. Since a record becomes output, and compiled templates run, the folder
+is used only where it is this user's and no one else may write to it; gip
+makes it with mode 0700.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ class RenderCache:
 
     def get(self, slot: str, key: Union[str, bytes]) -> Optional[object]:
         """The value kept in ``slot`` under ``key``; None where there is none to trust."""
-        if not self._ready():
+        if not self.usable():
             return None
         key_data = _key_bytes(key)
         try:
@@ -90,7 +94,7 @@ class RenderCache:
         value (marshal); written beside and renamed into place, so a reader
         finds a whole record or none.
         """
-        if not self._ready():
+        if not self.usable():
             return
         path = self._path(slot)
         partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
@@ -112,7 +116,7 @@ class RenderCache:
     def _path(self, slot: str) -> Path:
         return self.folder / f"{binascii.crc32(slot.encode('utf-8', 'surrogateescape')):08x}.record"
 
-    def _ready(self) -> bool:
+    def usable(self) -> bool:
         """True where the folder is (or now is) this user's and closed to other writers."""
         if self._usable is None:
             try:

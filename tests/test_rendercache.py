@@ -263,6 +263,36 @@ def test_a_record_keeps_one_slot(cache):
     assert not list(cache.folder.glob("*.partial"))
 
 
+def test_compiled_templates_are_kept_in_the_cache_folder(site, cache, tmp_path, monkeypatch):
+    """A site's own templates are rendered every run, but compiled once while their source is unchanged."""
+    import jinja2
+
+    own = tmp_path / "own"
+    own.mkdir()
+    shutil.copy(builtin_template_dir() / "glue1-ce.ldif.j2", own)
+    first, _, publisher = rendered(site, "both", cache=cache, templates=own)
+    assert publisher.env.bytecode_cache is not None
+    kept = sorted(cache.folder.glob("jinja2-*.cache"))
+    assert len(kept) >= 2
+
+    def compiled(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a template compiled again")
+
+    monkeypatch.setattr(jinja2.Environment, "compile", compiled)
+    assert rendered(site, "both", cache=cache, templates=own)[0] == first
+    assert sorted(cache.folder.glob("jinja2-*.cache")) == kept
+
+
+def test_without_a_cache_or_a_safe_folder_no_compiled_template_is_kept(tmp_path):
+    assert Publisher([builtin_template_dir()]).env.bytecode_cache is None  # GIP_CACHE_DIR= (empty)
+    folder = tmp_path / "open"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    assert Publisher([builtin_template_dir()], RenderCache(folder)).env.bytecode_cache is None
+    folder.chmod(0o700)
+    assert Publisher([builtin_template_dir()], RenderCache(folder)).env.bytecode_cache is not None
+
+
 def test_gip_makes_the_folder_for_its_user_alone(cache):
     cache.put("slot", "key", "value")
     assert cache.folder.stat().st_mode & 0o777 == 0o700

@@ -72,9 +72,9 @@ parents, so give their files with --static-ldif too.
 Environment: GIP_SITE_INFO (site-info.def), GIP_STATIC_LDIF (static LDIF files,
 colon-separated), EDG_LOCATION_VAR (tags in $EDG_LOCATION_VAR/info),
 GIP_TEMPLATES (a folder of site templates, looked up before gip's own),
-GIP_CACHE_DIR (where renders of gip's own templates and the reading of large
-static LDIF files are kept between runs; default gip-<uid> in $TMPDIR or /tmp;
-empty: none kept).
+GIP_CACHE_DIR (where renders of gip's own templates, compiled templates and the
+reading of large static LDIF files are kept between runs; default gip-<uid> in
+$TMPDIR or /tmp; empty: nothing kept).
 """
 
 
