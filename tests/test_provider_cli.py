@@ -697,6 +697,16 @@ def test_wrap_sees_a_subcluster_the_plugin_prints_as_bdii_update_reads_it(site, 
     assert "prints a SubCluster itself, so gip cannot add its tags" in err
 
 
+def example_argv(command: List[str], tmp_path: Path) -> Tuple[Path, List[str]]:
+    """etc/, and the argv of ``command`` (a subcommand, then its own options) run on the example site."""
+    etc = Path(__file__).resolve().parent.parent / "etc"
+    argv = [command[0], "--site-info", str(etc / "site-info.def"), "--info-dir", str(etc / "info"),
+            "--bdii-ldif-dir", str(tmp_path)]
+    for static in sorted((etc / "static").glob("*.ldif")):
+        argv += ["--static-ldif", str(static)]
+    return etc, argv + command[1:]
+
+
 @pytest.mark.parametrize("command", [
     ["plugin"], ["merged"], ["check"], ["wrap", "--", "cat", "static-file-CE.ldif"],
 ], ids=" ".join)
@@ -704,12 +714,7 @@ def test_a_run_loads_no_module_it_does_not_use(command, tmp_path):
     """Jinja2, python-ldap, dataclasses, base64, shutil and logging cost a run more than its work on a small site."""
     import subprocess
 
-    etc = Path(__file__).resolve().parent.parent / "etc"
-    argv = [command[0], "--site-info", str(etc / "site-info.def"), "--info-dir", str(etc / "info"),
-            "--bdii-ldif-dir", str(tmp_path)]
-    for static in sorted((etc / "static").glob("*.ldif")):
-        argv += ["--static-ldif", str(static)]
-    argv += command[1:]
+    etc, argv = example_argv(command, tmp_path)
     unused = ('jinja2', 'ldap', 'ldif', 'dataclasses', 'base64', 'shutil', 'logging')
     code = ("import sys\nfrom gip.cli.provider import main\nmain(sys.argv[1:])\n"
             f"print(sorted(m for m in {unused!r} if m in sys.modules), file=sys.stderr)")
@@ -727,12 +732,7 @@ def test_a_run_does_not_import_typing(command, tmp_path):
     GLUE 2 ApplicationEnvironments of merged need, imports it itself."""
     import subprocess
 
-    etc = Path(__file__).resolve().parent.parent / "etc"
-    argv = [command[0], "--site-info", str(etc / "site-info.def"), "--info-dir", str(etc / "info"),
-            "--bdii-ldif-dir", str(tmp_path)]
-    for static in sorted((etc / "static").glob("*.ldif")):
-        argv += ["--static-ldif", str(static)]
-    argv += command[1:]
+    etc, argv = example_argv(command, tmp_path)
     code = ("import sys\nfrom gip.cli.provider import main\nmain(sys.argv[1:])\n"
             "print('typing' in sys.modules, file=sys.stderr)")
     # Without site (-S): an editable install's import hook loads importlib.util, and on Python 3.9
